@@ -1,0 +1,26 @@
+# Two entry points, both self-installing on a fresh machine (Python 3.11, pip; apt-get where needed):
+#   make demo   set up .venv, run jobs/demo.yaml on an embedded local Ray, print its stats
+#   make test   set up .venv, run the whole test suite
+PY      := .venv/bin/python
+EXTRAS  := dev,sources,quality,dedup
+STAMP   := .venv/.installed
+
+.PHONY: demo test setup clean
+
+demo: setup
+	.venv/bin/refinery build jobs/demo.yaml
+	.venv/bin/refinery stats runs/demo
+
+test: setup
+	$(PY) -m pytest -q
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+clean:
+	rm -rf .venv runs

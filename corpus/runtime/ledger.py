@@ -1,0 +1,50 @@
+"""The shard ledger of a phase: `ledger/<key>.json` per committed shard, `quarantine/<key>.json` per
+shard that kept failing. An entry exists only after all of the shard's files are published."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from typing import Any
+
+from corpus.io.files import filesystem, join, read_json, write_json_atomic
+
+
+def committed(phase_dir: str) -> dict[str, dict[str, Any]]:
+    """key -> ledger entry of every committed shard."""
+    return _read_all(join(phase_dir, "ledger"))
+
+
+def quarantined(phase_dir: str) -> dict[str, dict[str, Any]]:
+    return _read_all(join(phase_dir, "quarantine"))
+
+
+def quarantine(phase_dir: str, key: str, inputs: list[str], attempts: int, error: BaseException | str) -> None:
+    if isinstance(error, BaseException):
+        detail = "".join(traceback.format_exception(error))
+        message = f"{type(error).__name__}: {error}"
+    else:
+        detail = message = error
+    write_json_atomic(join(phase_dir, "quarantine", f"{key}.json"),
+                      {"key": key, "inputs": inputs, "attempts": attempts, "error": message.strip()[:4000],
+                       "traceback": detail[-20000:], "quarantined_at": time.time()})
+
+
+def clear_quarantine(phase_dir: str, key: str) -> None:
+    fs, p = filesystem(join(phase_dir, "quarantine", f"{key}.json"))
+    if fs.exists(p):
+        fs.rm(p)
+
+
+def _read_all(folder: str) -> dict[str, dict[str, Any]]:
+    fs, p = filesystem(folder)
+    if not fs.exists(p):
+        return {}
+    out = {}
+    for f in sorted(fs.ls(p, detail=False)):
+        name = os.path.basename(f)
+        if name.endswith(".json") and ".tmp-" not in name:
+            entry = read_json(join(folder, name))
+            out[entry["key"]] = entry
+    return out

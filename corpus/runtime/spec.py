@@ -1,0 +1,211 @@
+"""The job spec: YAML -> frozen, validated objects, before anything starts.
+
+A job reads one or more inputs and runs a list of phases; each phase is a fused chain of per-document
+stages. Everything is checked here: unknown keys, types and ranges (corpus.config), stage and source
+names, and the stage settings themselves, so a wrong job fails in a second with a message that names
+the field, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import os
+import re
+from typing import Any
+
+import yaml
+
+from corpus.config import ConfigError, config_from_dict, setting
+from corpus.sources import SOURCES
+from corpus.stages import STAGES
+from schemas.arrow import DOMAINS
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class InputSpec:
+    source: str = setting(doc="reader name: " + ", ".join(SOURCES))
+    paths: tuple[str, ...] = setting(doc="files, folders or glob patterns; relative ones are read from the job file's folder")
+    domain: str = setting(doc="domain of these documents: " + ", ".join(DOMAINS))
+    options: dict[str, Any] | None = setting(None, doc="settings of the reader (see its XConfig)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class StageEntry:
+    name: str
+    """Stage name in the job (also the key in STAGES)."""
+    config: Any
+    """The stage's validated XConfig."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class PhaseSpec:
+    name: str
+    stages: tuple[StageEntry, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class RuntimeSpec:
+    workers: int = setting(2, doc="Ray actors running shards at once (one CPU each)", unit="actors", ge=1)
+    max_retries: int = setting(2, doc="extra attempts for a failed shard before it is quarantined",
+                               unit="attempts", ge=0, le=20)
+    batch_rows: int = setting(1000, doc="documents per batch inside a shard", unit="rows", ge=1)
+    row_group_bytes: int = setting(64 << 20, doc="Parquet row group size target", unit="bytes", ge=1 << 16)
+    shard_timeout_s: float = setting(0.0, doc="a shard running longer is failed and retried (0 = no limit)",
+                                     unit="seconds", ge=0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class JobSpec:
+    name: str
+    inputs: tuple[InputSpec, ...]
+    output: str
+    """Output root; the job writes `<output>/<name>/`."""
+    runtime: RuntimeSpec
+    phases: tuple[PhaseSpec, ...]
+    base_dir: str
+    """Folder of the job file: relative input paths are read from there."""
+    raw: dict
+    """The spec as a plain mapping with every default filled in: written next to the output."""
+
+
+_TOP_KEYS = ("name", "inputs", "output", "runtime", "phases")
+
+
+def load_job(path: str, overrides: list[str] = (), output: str | None = None) -> JobSpec:
+    """Read a YAML job file, apply `--set key=value` overrides and `--output`, validate everything."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data = apply_overrides(data if data is not None else {}, overrides)
+    if output is not None:
+        data["output"] = output
+    return parse_job(data, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """`a.b.0.c=value`: walk mappings by key and lists by index; the value is parsed as YAML."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value. Fix: e.g. --set runtime.workers=4")
+        node: Any = data
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"--set {key}: '{part}' is not an index of the list at {where} "
+                                      f"(length {len(node)}). Fix: use 0..{len(node) - 1}.")
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {where} is a value, not a mapping or list.")
+            if last:
+                node[part] = yaml.safe_load(raw)
+            else:
+                if isinstance(node, dict) and part not in node:
+                    node[part] = {}
+                node = node[part]
+    return data
+
+
+def parse_job(data: Any, base_dir: str) -> JobSpec:
+    if not isinstance(data, dict):
+        raise ConfigError("job: expected a mapping with keys " + ", ".join(_TOP_KEYS))
+    unknown = [k for k in data if k not in _TOP_KEYS]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), _TOP_KEYS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"job: unknown key '{unknown[0]}'.{hint} Fix: use only {', '.join(_TOP_KEYS)}.")
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"job.name: {name!r} must be 1-63 lowercase letters, digits, _ or -. Fix: name: my-job")
+    output = data.get("output", "runs")
+    if not isinstance(output, str) or not output:
+        raise ConfigError(f"job.output: {output!r} must be a path or URI. Fix: output: runs")
+    inputs = data.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise ConfigError("job.inputs: at least one input is needed. Fix: inputs: [{source: jsonl, paths: "
+                          "[data/*.jsonl], domain: c4}]")
+    parsed_inputs = tuple(_parse_input(x, f"job.inputs[{i}]") for i, x in enumerate(inputs))
+    runtime = config_from_dict(RuntimeSpec, data.get("runtime"), "job.runtime")
+    phases = data.get("phases")
+    if not isinstance(phases, list) or not phases:
+        raise ConfigError("job.phases: at least one phase is needed. Fix: phases: [{name: clean, stages: [...]}]")
+    parsed_phases = tuple(_parse_phase(p, f"job.phases[{i}]") for i, p in enumerate(phases))
+    seen = set()
+    for p in parsed_phases:
+        if p.name in seen:
+            raise ConfigError(f"job.phases: two phases are named '{p.name}'. Fix: give each a unique name.")
+        seen.add(p.name)
+    raw = {"name": name, "output": output,
+           "inputs": [dataclasses.asdict(i) for i in parsed_inputs],
+           "runtime": dataclasses.asdict(runtime),
+           "phases": [{"name": p.name, "stages": [{s.name: _plain(s.config)} for s in p.stages]}
+                      for p in parsed_phases]}
+    return JobSpec(name=name, inputs=parsed_inputs, output=output, runtime=runtime, phases=parsed_phases,
+                   base_dir=base_dir, raw=raw)
+
+
+def _plain(cfg: Any) -> Any:
+    """A config dataclass as plain YAML-able data (tuples -> lists)."""
+    def conv(x):
+        if isinstance(x, (list, tuple)):
+            return [conv(v) for v in x]
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        return x
+    return conv(dataclasses.asdict(cfg))
+
+
+def _parse_input(data: Any, where: str) -> InputSpec:
+    spec = config_from_dict(InputSpec, data, where)
+    if spec.source not in SOURCES:
+        close = difflib.get_close_matches(spec.source, SOURCES, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"{where}.source: unknown reader '{spec.source}'.{hint} Fix: use one of "
+                          f"{', '.join(SOURCES)}.")
+    if spec.domain not in DOMAINS:
+        raise ConfigError(f"{where}.domain: '{spec.domain}' is not a domain. Fix: use one of {', '.join(DOMAINS)}.")
+    if not spec.paths:
+        raise ConfigError(f"{where}.paths: empty. Fix: list at least one file, folder or glob.")
+    options = config_from_dict(SOURCES[spec.source].config, spec.options or {}, f"{where}.options")
+    return dataclasses.replace(spec, options=_plain(options))
+
+
+def _parse_phase(data: Any, where: str) -> PhaseSpec:
+    if not isinstance(data, dict) or set(data) - {"name", "stages"}:
+        extra = sorted(set(data) - {"name", "stages"}) if isinstance(data, dict) else []
+        raise ConfigError(f"{where}: a phase is a mapping with `name` and `stages`"
+                          + (f"; unknown key '{extra[0]}'" if extra else "") + ".")
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"{where}.name: {name!r} must be lowercase letters, digits, _ or -. Fix: name: clean")
+    stages = data.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError(f"{where}.stages: at least one stage is needed. Fix: stages: [normalize: {{}}]")
+    entries = []
+    for i, item in enumerate(stages):
+        at = f"{where}.stages[{i}]"
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ConfigError(f"{at}: write a stage as `- name: {{settings}}`, got {item!r}.")
+        (stage_name, settings), = item.items()
+        if stage_name not in STAGES:
+            close = difflib.get_close_matches(str(stage_name), STAGES, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{at}: unknown stage '{stage_name}'.{hint} Fix: use one of {', '.join(STAGES)}.")
+        if any(e.name == stage_name for e in entries):
+            raise ConfigError(f"{at}: stage '{stage_name}' appears twice in phase '{name}'. Fix: put the "
+                              f"second one in its own phase.")
+        cfg = config_from_dict(STAGES[stage_name].config, settings, f"{at}.{stage_name}")
+        entries.append(StageEntry(name=stage_name, config=cfg))
+    return PhaseSpec(name=name, stages=tuple(entries))

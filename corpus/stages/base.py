@@ -1,0 +1,52 @@
+"""What the runtime needs to know about a per-document stage, and the one registry of them.
+
+A stage module holds `XConfig` (frozen settings) and either a pure `x(batch, cfg) -> batch` function or
+an `XScorer(cfg)` class whose constructor loads its model once per actor. The module also exports
+`SPEC`, a StageSpec, that names the stage for job files and declares which columns it reads and writes,
+so a job's plan is checked before Ray starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Literal
+
+import pyarrow as pa
+
+BatchFn = Callable[[pa.Table], pa.Table]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class BuildContext:
+    """What a stage may learn about its place in the job when the actor builds it."""
+
+    phase: str
+    """Name of the phase the stage runs in."""
+    stage: str
+    """Name the stage has in the job file."""
+    column_origin: dict[str, str]
+    """Column name -> name of the stage that wrote it ('source' for the reader's columns)."""
+    work_dir: str
+    """The phase's output folder: the only place a stage may write side files (markers, caches)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class StageSpec:
+    name: str
+    """Key that names the stage in a job file."""
+    config: type
+    """The frozen XConfig dataclass."""
+    kind: Literal["transform", "score", "select"]
+    """transform rewrites columns it reads, score only adds versioned columns, select routes rows."""
+    build: Callable[[Any, BuildContext], BatchFn]
+    """Makes the batch callable once per actor. A select callable returns the batch with a `drop_reason`
+    column (null = keep) and a `drop_stage` column; the runtime splits it."""
+    reads: Callable[[Any], tuple[str, ...]]
+    """Columns the stage needs, given its config."""
+    writes: Callable[[Any], tuple[str, ...]]
+    """Columns the stage adds or rewrites, given its config."""
+
+
+def fixed(*columns: str) -> Callable[[Any], tuple[str, ...]]:
+    """A reads/writes declaration that does not depend on the config."""
+    return lambda _cfg: tuple(columns)

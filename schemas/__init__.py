@@ -1,0 +1,1 @@
+"""Versioned contracts at every boundary: Arrow schemas for data, JSON Schemas for specs."""
