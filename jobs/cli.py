@@ -41,9 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("run_dir")
     stats.add_argument("--json", action="store_true", help="print the whole stats.json")
 
+    from jobs.commands import register_all
+
+    register_all(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return {"build": _build, "validate": _validate, "stats": _stats}[args.command](args)
+    handlers = {"build": _build, "validate": _validate, "stats": _stats}
+    return handlers[args.command](args) if args.command in handlers else args.handler(args)
 
 
 def _load(args, output=None):

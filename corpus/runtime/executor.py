@@ -8,8 +8,8 @@ by running the same job again.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -24,6 +24,7 @@ import yaml
 from corpus.io.files import expand_paths, filesystem, is_local, join, remove_temp_files, write_json_atomic
 from corpus.runtime import ledger
 from corpus.runtime.plan import PhasePlan, check_plan
+from corpus.runtime.pool import run_on_actors
 from corpus.runtime.shard import PhaseTask, ShardRunner
 from corpus.runtime.spec import JobSpec
 from corpus.runtime.stats import check_conservation, merge_entries, stats_table
@@ -43,6 +44,7 @@ class PhaseResult:
     """Shards already in the ledger before this run."""
     quarantined: list[str]
     totals: dict[str, Any]
+    kind: str = "map"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -56,7 +58,8 @@ class JobResult:
 
     @property
     def final_data(self) -> str:
-        return join(self.phases[-1].phase_dir, "data")
+        """The last map phase's documents (cross-shard phases pass documents through)."""
+        return join([p for p in self.phases if p.kind == "map"][-1].phase_dir, "data")
 
 
 def job_dir(job: JobSpec) -> str:
@@ -80,13 +83,20 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
         ray.init(address=address, include_dashboard=False, logging_level="WARNING",
                  **({} if address else {"num_cpus": max(job.runtime.workers, os.cpu_count() or 1)}))
     results: list[PhaseResult] = []
-    upstream: tuple[str, dict[str, dict]] | None = None  # (phase dir, its ledger)
+    upstream: tuple[str, dict[str, dict]] | None = None  # the last map phase: (dir, its ledger)
+    chain_id = ""  # the previous phase's folder name: every phase's hash includes it
+    phase_dirs: dict[str, str] = {}
     for plan in plans:
-        result = _run_phase(job, plan, root, upstream, progress)
+        if job.phases[plan.index].kind == "map":
+            result = _run_phase(job, plan, root, upstream, chain_id, phase_dirs, progress)
+            upstream = (result.phase_dir, ledger.committed(result.phase_dir))
+        else:
+            result = _run_cross_phase(job, plan, root, upstream, chain_id, phase_dirs, progress)
         results.append(result)
+        phase_dirs[result.name] = result.phase_dir
+        chain_id = os.path.basename(result.phase_dir.rstrip("/"))
         if on_phase:
             on_phase(result)
-        upstream = (result.phase_dir, ledger.committed(result.phase_dir))
     job_result = JobResult(job_dir=root, phases=results)
     write_json_atomic(join(root, "stats.json"), {
         "job": job.name, "exit_code": job_result.exit_code, "final_data": job_result.final_data,
@@ -99,7 +109,7 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
 def phase_dir_name(job: JobSpec, plan: PhasePlan, upstream_id: str) -> str:
     """`NN-name-hash`: the hash covers the phase's stages and settings and what it reads, so a changed
     setting anywhere upstream writes to a new folder instead of mixing with old output."""
-    phase_raw = job.raw["phases"][plan.index]
+    phase_raw = job.raw["phases"][plan.index]  # includes `kind` and `settings` for cross-shard phases
     digest = hashlib.sha256(json.dumps({"phase": phase_raw, "upstream": upstream_id,
                                         "runtime": {"row_group_bytes": job.runtime.row_group_bytes}},
                                        sort_keys=True, default=str).encode()).hexdigest()
@@ -140,7 +150,39 @@ def _upstream_shards(upstream_dir: str, entries: dict[str, dict]) -> list[Shard]
     return shards
 
 
-def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, progress: bool) -> PhaseResult:
+def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str,
+                     phase_dirs: dict[str, str], progress: bool) -> PhaseResult:
+    from corpus.io.files import read_json
+    from corpus.phase_kinds import PHASE_KINDS
+    from corpus.runtime.cross_shard import CrossShardContext
+
+    phase = job.phases[plan.index]
+    upstream_dir, upstream_entries = upstream
+    pdir = join(root, phase_dir_name(job, plan, chain_id))
+    remove_temp_files(pdir)
+    done_marker = join(pdir, "_DONE.json")
+    fs, p = filesystem(done_marker)
+    skipped = fs.exists(p)
+    if skipped:
+        summary = read_json(done_marker)
+    else:
+        ctx = CrossShardContext(phase=phase.name, phase_dir=pdir, upstream_dir=upstream_dir,
+                                upstream_entries=upstream_entries, phase_dirs=dict(phase_dirs),
+                                workers=job.runtime.workers, max_retries=job.runtime.max_retries, progress=progress)
+        summary = PHASE_KINDS[phase.kind].run(phase.settings, ctx)
+        if not summary.get("quarantined"):
+            write_json_atomic(done_marker, summary)
+    rows = sum(e["rows_kept"] for e in upstream_entries.values())
+    totals = {"rows_in": rows, "rows_kept": rows, "rows_rejected": 0, "dropped": {}, "counters": {},
+              "summary": summary}
+    write_json_atomic(join(pdir, "stats.json"), {"phase": phase.name, "kind": phase.kind, **totals})
+    n = len(upstream_entries)
+    return PhaseResult(name=phase.name, phase_dir=pdir, shards=n, skipped=n if skipped else 0,
+                       quarantined=list(summary.get("quarantined", [])), totals=totals, kind=phase.kind)
+
+
+def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str, phase_dirs: dict[str, str],
+               progress: bool) -> PhaseResult:
     phase = job.phases[plan.index]
     if upstream is None:
         shards = list_source_shards(job)
@@ -151,7 +193,7 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, progress: boo
     else:
         upstream_dir, upstream_entries = upstream
         shards = _upstream_shards(upstream_dir, upstream_entries)
-        upstream_id = os.path.basename(upstream_dir.rstrip("/"))
+        upstream_id = chain_id
         input_schema = _input_schema(shards)
         upstream_kept = {k: e["rows_kept"] for k, e in upstream_entries.items() if e["rows_kept"]}
     pdir = join(root, phase_dir_name(job, plan, upstream_id))
@@ -159,12 +201,16 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, progress: boo
     done = ledger.committed(pdir)
     todo = [s for s in shards if s.key not in done]
     task = PhaseTask(phase=phase.name, phase_dir=pdir, stages=phase.stages, origin_before=plan.origin_before,
-                     runtime=job.runtime, inputs=job.inputs, input_schema=input_schema)
+                     runtime=job.runtime, inputs=job.inputs, input_schema=input_schema,
+                     phase_dirs=dict(phase_dirs))
     fs, p = filesystem(pdir)
     fs.makedirs(p, exist_ok=True)
     quarantined: list[str] = []
     if todo:
-        quarantined = _run_pool(task, todo, len(shards), len(shards) - len(todo), job.runtime, progress)
+        quarantined = run_on_actors(phase_dir=pdir, items=todo, factory=functools.partial(ShardRunner, task),
+                                    workers=job.runtime.workers, max_retries=job.runtime.max_retries,
+                                    timeout_s=job.runtime.shard_timeout_s, desc=f"phase {phase.name}",
+                                    progress=progress, total=len(shards))
     remove_temp_files(pdir)
     entries = ledger.committed(pdir)
     wanted = {s.key for s in shards}
@@ -191,88 +237,6 @@ def _input_schema(shards: list[Shard]) -> pa.Schema | None:
     fields = list(schema)
     fields.insert(1, pa.field("domain", pa.string(), nullable=False))
     return pa.schema(fields)
-
-
-def _run_pool(task: PhaseTask, todo: list[Shard], total: int, already: int, runtime, progress: bool) -> list[str]:
-    """Run shards on `runtime.workers` actors; returns the keys quarantined."""
-    import ray
-    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
-    from tqdm import tqdm
-
-    actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_ShardActor)
-
-    def new_actor():
-        actor = actor_cls.options(scheduling_strategy="SPREAD").remote(task)
-        try:
-            ray.get(actor.ready.remote())
-        except RayActorError as exc:
-            raise RuntimeError(f"phase {task.phase}: a worker could not build its stages: {exc}") from exc
-        return actor
-
-    idle = [new_actor() for _ in range(min(runtime.workers, len(todo)))]
-    pending = collections.deque(todo)
-    attempts: collections.Counter[str] = collections.Counter()
-    inflight: dict[Any, tuple[Any, Shard, float]] = {}
-    quarantined: list[str] = []
-    rows_done, started = 0, time.monotonic()
-    bar = tqdm(total=total, initial=already, desc=f"phase {task.phase}", unit="shard", disable=not progress,
-               dynamic_ncols=True)
-
-    def failed(shard: Shard, error: BaseException) -> None:
-        if attempts[shard.key] <= runtime.max_retries:
-            pending.append(shard)
-        else:
-            quarantined.append(shard.key)
-            ledger.quarantine(task.phase_dir, shard.key, [shard.path, *shard.parts], attempts[shard.key], error)
-            bar.set_postfix_str(f"quarantined {len(quarantined)}", refresh=True)
-
-    try:
-        while pending or inflight:
-            while idle and pending:
-                actor, shard = idle.pop(), pending.popleft()
-                attempts[shard.key] += 1
-                inflight[actor.run.remote(shard, attempts[shard.key])] = (actor, shard, time.monotonic())
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
-            if runtime.shard_timeout_s:
-                now = time.monotonic()
-                for ref, (actor, shard, t0) in list(inflight.items()):
-                    if now - t0 > runtime.shard_timeout_s and ref not in ready:
-                        ray.kill(actor)  # its ref now fails with RayActorError and is retried below
-            for ref in ready:
-                actor, shard, _ = inflight.pop(ref)
-                try:
-                    entry = ray.get(ref)
-                except RayActorError as exc:  # the worker process or its node died
-                    idle.append(new_actor())
-                    failed(shard, exc)
-                    continue
-                except (RayTaskError, GetTimeoutError) as exc:
-                    idle.append(actor)
-                    failed(shard, getattr(exc, "cause", None) or exc)
-                    continue
-                idle.append(actor)
-                ledger.clear_quarantine(task.phase_dir, shard.key)
-                rows_done += entry["rows_in"]
-                bar.update(1)
-                bar.set_postfix_str(f"{rows_done / max(time.monotonic() - started, 1e-9):,.0f} docs/s", refresh=False)
-    finally:
-        bar.close()
-        for actor in idle + [a for a, _, _ in inflight.values()]:
-            ray.kill(actor)
-    return quarantined
-
-
-class _ShardActor:
-    """A Ray actor wrapping ShardRunner: stages (and their models) are built once, in the constructor."""
-
-    def __init__(self, task: PhaseTask):
-        self.runner = ShardRunner(task)
-
-    def ready(self) -> bool:
-        return True
-
-    def run(self, shard: Shard, attempt: int) -> dict[str, Any]:
-        return self.runner.run(shard, attempt)
 
 
 __all__ = ["run_job", "JobResult", "PhaseResult", "EXIT_OK", "EXIT_QUARANTINED"]

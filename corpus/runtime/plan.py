@@ -30,6 +30,18 @@ def check_plan(job: JobSpec) -> list[PhasePlan]:
     origin = {c: "source" for c in CORE_COLUMNS}
     plans = []
     for pi, phase in enumerate(job.phases):
+        if phase.kind != "map":
+            from corpus.phase_kinds import PHASE_KINDS
+
+            if pi == 0:
+                raise ConfigError(f"job.phases[0] ({phase.name}): a {phase.kind} phase needs a map phase "
+                                  f"before it to read from. Fix: put a map phase (e.g. normalize) first.")
+            missing = [c for c in PHASE_KINDS[phase.kind].reads(phase.settings) if c not in origin]
+            if missing:
+                raise ConfigError(f"job.phases[{pi}] ({phase.name}): reads column '{missing[0]}', which no "
+                                  f"earlier stage writes. Fix: add a stage that writes it before this phase.")
+            plans.append(PhasePlan(index=pi, name=phase.name, column_origin=dict(origin), origin_before=()))
+            continue
         befores = []
         for si, entry in enumerate(phase.stages):
             spec = STAGES[entry.name]

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus.config import config_from_dict
-from corpus.io.files import join, write_json_atomic
+from corpus.io.files import join
 from corpus.io.parquet import PartWriter, domain_of, partition_path, read_batches
 from corpus.runtime.spec import InputSpec, RuntimeSpec, StageEntry
 from corpus.sources import SOURCES
@@ -42,6 +42,8 @@ class PhaseTask:
     """Phase 0: the job's inputs (shard.source names the reader)."""
     input_schema: pa.Schema | None = None
     """Later phases: schema of the previous phase's documents, domain included."""
+    phase_dirs: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Folders of the earlier phases by name (for stages that read a cross-shard phase's results)."""
 
     @property
     def data_dir(self) -> str:
@@ -51,9 +53,6 @@ class PhaseTask:
     def rejected_dir(self) -> str:
         return join(self.phase_dir, "rejected")
 
-    @property
-    def ledger_dir(self) -> str:
-        return join(self.phase_dir, "ledger")
 
 
 class ShardRunner:
@@ -65,7 +64,7 @@ class ShardRunner:
         for entry, origin in zip(task.stages, task.origin_before):
             spec = STAGES[entry.name]
             ctx = BuildContext(phase=task.phase, stage=entry.name, column_origin=origin,
-                               work_dir=task.phase_dir)
+                               work_dir=task.phase_dir, phase_dirs=task.phase_dirs)
             self.stages.append((entry.name, spec.kind, spec.build(entry.config, ctx)))
         self.source_configs = [config_from_dict(SOURCES[i.source].config, i.options or {}, f"inputs[{n}]")
                                for n, i in enumerate(task.inputs)]
@@ -142,10 +141,8 @@ class ShardRunner:
             "dropped": {s: dict(r) for s, r in sorted(dropped.items())},
             "counters": {s: {k: round(v, 6) for k, v in sorted(c.items())} for s, c in counters.items()},
             "files": files, "attempt": attempt, "seconds": round(time.perf_counter() - started, 6),
-            "committed_at": time.time(),
         }
-        write_json_atomic(join(self.task.ledger_dir, f"{shard.key}.json"), entry)
-        return entry
+        return entry  # the pool writes it to the ledger: the commit point
 
     def _read(self, shard: Shard, counters) -> Iterator[ReadBatch]:
         c = counters[READ_STAGE]

@@ -44,7 +44,12 @@ class StageEntry:
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class PhaseSpec:
     name: str
-    stages: tuple[StageEntry, ...]
+    stages: tuple[StageEntry, ...] = ()
+    """For `map` phases: the fused per-document stages."""
+    kind: str = "map"
+    """`map`, or a cross-shard kind from corpus.phase_kinds (dedup indexes, components ...)."""
+    settings: Any = None
+    """For cross-shard kinds: the kind's validated config."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,6 +154,7 @@ def parse_job(data: Any, base_dir: str) -> JobSpec:
            "inputs": [dataclasses.asdict(i) for i in parsed_inputs],
            "runtime": dataclasses.asdict(runtime),
            "phases": [{"name": p.name, "stages": [{s.name: _plain(s.config)} for s in p.stages]}
+                      if p.kind == "map" else {"name": p.name, "kind": p.kind, "settings": _plain(p.settings)}
                       for p in parsed_phases]}
     return JobSpec(name=name, inputs=parsed_inputs, output=output, runtime=runtime, phases=parsed_phases,
                    base_dir=base_dir, raw=raw)
@@ -181,13 +187,27 @@ def _parse_input(data: Any, where: str) -> InputSpec:
 
 
 def _parse_phase(data: Any, where: str) -> PhaseSpec:
-    if not isinstance(data, dict) or set(data) - {"name", "stages"}:
-        extra = sorted(set(data) - {"name", "stages"}) if isinstance(data, dict) else []
-        raise ConfigError(f"{where}: a phase is a mapping with `name` and `stages`"
+    from corpus.phase_kinds import PHASE_KINDS
+
+    kind = data.get("kind", "map") if isinstance(data, dict) else "map"
+    allowed = {"name", "stages"} if kind == "map" else {"name", "kind", "settings"}
+    if kind == "map":
+        allowed.add("kind")
+    if not isinstance(data, dict) or set(data) - allowed:
+        extra = sorted(set(data) - allowed) if isinstance(data, dict) else []
+        raise ConfigError(f"{where}: a {kind} phase is a mapping with {', '.join(sorted(allowed))}"
                           + (f"; unknown key '{extra[0]}'" if extra else "") + ".")
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{where}.name: {name!r} must be lowercase letters, digits, _ or -. Fix: name: clean")
+    if kind != "map":
+        if kind not in PHASE_KINDS:
+            options = ["map", *PHASE_KINDS]
+            close = difflib.get_close_matches(str(kind), options, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{where}.kind: unknown phase kind {kind!r}.{hint} Fix: use one of {', '.join(options)}.")
+        settings = config_from_dict(PHASE_KINDS[kind].config, data.get("settings") or {}, f"{where}.settings")
+        return PhaseSpec(name=name, kind=kind, settings=settings)
     stages = data.get("stages")
     if not isinstance(stages, list) or not stages:
         raise ConfigError(f"{where}.stages: at least one stage is needed. Fix: stages: [normalize: {{}}]")

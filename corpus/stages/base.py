@@ -28,6 +28,8 @@ class BuildContext:
     """Column name -> name of the stage that wrote it ('source' for the reader's columns)."""
     work_dir: str
     """The phase's output folder: the only place a stage may write side files (markers, caches)."""
+    phase_dirs: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Folders of the earlier phases by name: a stage reads a cross-shard phase's results from there."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,0 +1,127 @@
+"""Work items on a pool of Ray actors, exactly once: the retry, quarantine and ledger machinery.
+
+Any per-shard work (a map phase, a dedup pass, a tokenizer export) runs through `run_on_actors`:
+each actor builds its worker once (`factory()`, models loaded there), runs items, and writes the
+item's ledger entry only after `worker.run` returned, i.e. after the worker published its files.
+Items already in the ledger are skipped by the caller; a failing item is retried on a healthy actor
+(a dead actor is replaced), and after `max_retries` retries it is quarantined with its error.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any, Callable, Protocol, Sequence
+
+from corpus.io.files import join, write_json_atomic
+from corpus.runtime import ledger
+
+
+class WorkItem(Protocol):
+    key: str
+    path: str
+    parts: tuple[str, ...]
+
+
+class Worker(Protocol):
+    def run(self, item: Any, attempt: int) -> dict[str, Any]:
+        """Do the item's work, publish its files, return its ledger entry (with 'key' and 'rows_in')."""
+
+
+class _LedgerActor:
+    def __init__(self, factory: Callable[[], Worker], ledger_dir: str):
+        self.worker = factory()
+        self.ledger_dir = ledger_dir
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, item: Any, attempt: int) -> dict[str, Any]:
+        entry = self.worker.run(item, attempt)
+        entry.setdefault("attempt", attempt)
+        entry.setdefault("committed_at", time.time())
+        write_json_atomic(join(self.ledger_dir, f"{item.key}.json"), entry)
+        return entry
+
+
+def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callable[[], Worker], workers: int,
+                  max_retries: int, timeout_s: float = 0.0, desc: str = "", progress: bool = True,
+                  total: int | None = None, on_done: Callable[[dict], None] | None = None) -> list[str]:
+    """Run `items` (those not yet committed) on up to `workers` actors; returns quarantined keys.
+
+    Ledger entries go to `<phase_dir>/ledger/<key>.json`, quarantine records to `<phase_dir>/quarantine/`.
+    `total` (default len(items)) sizes the progress bar when some items were done by an earlier run.
+    """
+    import ray
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+    from tqdm import tqdm
+
+    if not items:
+        return []
+    actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_LedgerActor)
+    ledger_dir = join(phase_dir, "ledger")
+
+    def new_actor():
+        actor = actor_cls.options(scheduling_strategy="SPREAD").remote(factory, ledger_dir)
+        try:
+            ray.get(actor.ready.remote())
+        except RayActorError as exc:
+            raise RuntimeError(f"{desc}: a worker could not start (its stages or models failed to build): "
+                               f"{exc}") from exc
+        return actor
+
+    total = total if total is not None else len(items)
+    idle = [new_actor() for _ in range(min(workers, len(items)))]
+    pending = collections.deque(items)
+    attempts: collections.Counter[str] = collections.Counter()
+    inflight: dict[Any, tuple[Any, Any, float]] = {}
+    quarantined: list[str] = []
+    rows_done, started = 0, time.monotonic()
+    bar = tqdm(total=total, initial=total - len(items), desc=desc, unit="shard", disable=not progress,
+               dynamic_ncols=True, mininterval=1.0)
+
+    def failed(item, error: BaseException) -> None:
+        if attempts[item.key] <= max_retries:
+            pending.append(item)
+        else:
+            quarantined.append(item.key)
+            ledger.quarantine(phase_dir, item.key, [item.path, *item.parts], attempts[item.key], error)
+            bar.set_postfix_str(f"quarantined {len(quarantined)}", refresh=True)
+
+    try:
+        while pending or inflight:
+            while idle and pending:
+                actor, item = idle.pop(), pending.popleft()
+                attempts[item.key] += 1
+                inflight[actor.run.remote(item, attempts[item.key])] = (actor, item, time.monotonic())
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+            if timeout_s:
+                now = time.monotonic()
+                for ref, (actor, item, t0) in list(inflight.items()):
+                    if now - t0 > timeout_s and ref not in ready:
+                        ray.kill(actor)  # its ref now fails with RayActorError: retried below
+            for ref in ready:
+                actor, item, _ = inflight.pop(ref)
+                try:
+                    entry = ray.get(ref)
+                except RayActorError as exc:  # the worker process, or its node, died
+                    idle.append(new_actor())
+                    failed(item, exc)
+                    continue
+                except (RayTaskError, GetTimeoutError) as exc:
+                    idle.append(actor)
+                    failed(item, getattr(exc, "cause", None) or exc)
+                    continue
+                idle.append(actor)
+                ledger.clear_quarantine(phase_dir, item.key)
+                if on_done:
+                    on_done(entry)
+                rows_done += entry.get("rows_in", 0)
+                bar.update(1)
+                bar.set_postfix_str(f"{rows_done / max(time.monotonic() - started, 1e-9):,.0f} docs/s",
+                                    refresh=False)
+    finally:
+        bar.close()
+        for actor in idle + [a for a, _, _ in inflight.values()]:
+            ray.kill(actor)
+    return quarantined
