@@ -25,7 +25,11 @@ class LengthConfig:
 def score_length(batch: pa.Table, cfg: LengthConfig) -> pa.Table:
     text = batch.column("text")
     n_chars = pc.utf8_length(text).cast(pa.int64())
-    n_words = pc.list_value_length(pc.utf8_split_whitespace(text)).cast(pa.int64())
+    # Split the trimmed text: leading/trailing whitespace would count as empty words, and an empty
+    # text splits into one empty word.
+    trimmed = pc.utf8_trim_whitespace(text)
+    n_words = pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), 0,
+                         pc.list_value_length(pc.utf8_split_whitespace(trimmed))).cast(pa.int64())
     # A document with k newline characters has k + 1 lines (an empty text has one empty line).
     n_lines = pc.add(pc.count_substring(text, "\n"), 1).cast(pa.int64())
     for name, values in zip(COLUMNS, (n_chars, n_words, n_lines)):

@@ -7,7 +7,7 @@ make it part of the CLI.
 
 import importlib
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("samples", "tokenizer", "export", "plan")
 
 
 def register_all(subparsers) -> None:

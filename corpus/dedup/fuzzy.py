@@ -1,0 +1,168 @@
+"""The `minhash_dedup` phase kind: MinHash signatures -> LSH buckets -> components -> per-shard results.
+
+Steps (each through `ctx.run_on_actors`, so ledgered, retried and resumable):
+1. signatures (per upstream shard): shingles, signatures and band hashes of every document; rows
+   (bucket, node) shuffled by bucket hash to P partitions; the shard's (id, node) list.
+2. buckets (per partition): documents sharing a band bucket become candidate pairs, linked as a star
+   to the bucket's smallest node key (a bucket of k documents gives k-1 edges, not k^2/2).
+3. components: see corpus.dedup.components.
+4. results (per upstream shard): (id, cluster, duplicate); the next map phase's `minhash_dedup` stage
+   joins them and `select` drops the duplicates.
+With `reference:` (the folder of this phase in an earlier job), the earlier corpus's buckets join in
+with priority 0: its documents always survive, so the new corpus is deduplicated against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+
+from corpus.config import ConfigError, setting
+from corpus.dedup.components import EDGES, run_components, write_both_ways
+from corpus.dedup.layout import (PRIORITY_SHIFT, node_keys, partition_items, partition_of, peak_rss_mb,
+                                 read_shard, shard_items, shuffle_read, shuffle_write, write_table_atomic)
+from corpus.dedup.lsh import band_hashes, choose_bands
+from corpus.dedup.minhash import shingle, signatures
+from corpus.dedup.results import NODES, ResultsWorker, nodes_path
+from corpus.io.files import filesystem, join, read_json, write_json_atomic
+from corpus.runtime import ledger
+from corpus.runtime.cross_shard import PhaseKind
+
+BUCKETS = pa.schema([("bucket", pa.uint64()), ("node", pa.int64())])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class MinhashDedupConfig:
+    threshold: float = setting(0.8, doc="target Jaccard similarity of near-duplicates (sets bands x rows "
+                               "when they are 0)", gt=0, lt=1)
+    num_perm: int = setting(128, doc="MinHash permutations per document", unit="hashes", ge=1, le=1024)
+    bands: int = setting(0, doc="LSH bands (0: derived from threshold and num_perm)", ge=0)
+    rows: int = setting(0, doc="rows per band (0: derived)", ge=0)
+    ngram: int = setting(5, doc="shingle length", unit="words or bytes", ge=1, le=64)
+    mode: Literal["word", "char"] = setting("word", doc="word n-grams, or byte n-grams of the normalized text")
+    seed: int = setting(1, doc="seed of the permutations (indexes to compare must share it)", ge=0)
+    partitions: int = setting(0, doc="shuffle partitions for buckets and components (0: one per upstream "
+                              "shard); memory per worker scales with 1 / partitions", ge=0)
+    priority: dict[str, int] | None = setting(None, doc="domain -> priority (lower survives; default 0 each)")
+    reference: str | None = setting(None, doc="folder of this phase in an earlier job: deduplicate against "
+                                    "that corpus (its documents are kept)")
+    batch_rows: int = setting(4096, doc="documents per signature batch", unit="rows", ge=1)
+
+    def __post_init__(self) -> None:
+        if (self.bands == 0) != (self.rows == 0):
+            raise ConfigError("bands and rows: set both, or neither (derived from threshold). Fix: bands: 0, rows: 0")
+        if self.bands * self.rows > self.num_perm:
+            raise ConfigError(f"bands x rows = {self.bands * self.rows} exceeds num_perm {self.num_perm}. "
+                              f"Fix: raise num_perm or lower bands/rows.")
+        for d, p in (self.priority or {}).items():
+            if not 0 <= p <= 100:
+                raise ConfigError(f"priority.{d}: {p} out of range. Fix: use 0..100 (lower survives)")
+
+
+def lsh_params(cfg: MinhashDedupConfig) -> tuple[int, int]:
+    return (cfg.bands, cfg.rows) if cfg.bands else choose_bands(cfg.threshold, cfg.num_perm)
+
+
+def doc_priority(cfg, domain: str) -> int:
+    return 1 + (cfg.priority or {}).get(domain, 0)  # 0 is the reference corpus's
+
+
+class SignatureWorker:
+    def __init__(self, cfg: MinhashDedupConfig, phase_dir: str, partitions: int):
+        self.cfg, self.phase_dir, self.n = cfg, phase_dir, partitions
+        self.bands, self.rows = lsh_params(cfg)
+
+    def run(self, item, attempt: int) -> dict:
+        cfg, row = self.cfg, 0
+        buckets, bucket_nodes, id_chunks, node_chunks = [], [], [], []
+        for domain, t in read_shard(item, ["id", "text"], cfg.batch_rows):
+            n = t.num_rows
+            nodes = node_keys(np.full(n, doc_priority(cfg, domain)), item.ordinal, np.arange(row, row + n))
+            row += n
+            sigs = signatures(shingle(t.column("text"), ngram=cfg.ngram, mode=cfg.mode), cfg.num_perm, cfg.seed)
+            bh = band_hashes(sigs, self.bands, self.rows)  # (n, bands); 0 for documents without shingles
+            has = bh[:, 0] != 0
+            buckets.append(bh[has].reshape(-1))
+            bucket_nodes.append(np.repeat(nodes[has], self.bands))
+            id_chunks.extend(t.column("id").chunks)
+            node_chunks.append(nodes)
+        write_table_atomic(nodes_path(self.phase_dir, item.key), pa.table(
+            {"id": pa.chunked_array(id_chunks, pa.string()),
+             "node": np.concatenate(node_chunks) if node_chunks else np.zeros(0, np.int64)}, schema=NODES))
+        b = np.concatenate(buckets) if buckets else np.zeros(0, np.uint64)
+        nd = np.concatenate(bucket_nodes) if bucket_nodes else np.zeros(0, np.int64)
+        shuffle_write(join(self.phase_dir, "signatures", "out"), item.key,
+                      pa.table({"bucket": b, "node": nd}, schema=BUCKETS), partition_of(b, self.n), self.n)
+        return {"key": item.key, "rows_in": row, "bucket_rows": len(b), "peak_rss_mb": peak_rss_mb()}
+
+
+class BucketWorker:
+    def __init__(self, phase_dir: str, partitions: int, reference: str | None):
+        self.phase_dir, self.n, self.reference = phase_dir, partitions, reference
+
+    def run(self, item, attempt: int) -> dict:
+        t = shuffle_read(join(self.phase_dir, "signatures", "out"), item.ordinal, BUCKETS)
+        bucket, node = t.column("bucket").to_numpy(), t.column("node").to_numpy()
+        if self.reference:
+            r = shuffle_read(join(self.reference, "signatures", "out"), item.ordinal, BUCKETS)
+            ref_nodes = r.column("node").to_numpy() & np.int64((1 << PRIORITY_SHIFT) - 1)  # priority 0
+            bucket = np.concatenate([bucket, r.column("bucket").to_numpy()])
+            node = np.concatenate([node, ref_nodes])
+        order = np.lexsort((node, bucket))
+        bucket, node = bucket[order], node[order]
+        first = np.r_[True, bucket[1:] != bucket[:-1]] if len(bucket) else np.zeros(0, bool)
+        head = node[np.flatnonzero(first)]
+        sizes = np.diff(np.r_[np.flatnonzero(first), len(bucket)])
+        root = np.repeat(head, sizes)
+        member = ~first & (root != node)
+        write_both_ways(join(self.phase_dir, "buckets", "out"), item.key, root[member], node[member], self.n)
+        return {"key": item.key, "rows_in": len(bucket), "candidate_edges": int(member.sum()),
+                "peak_rss_mb": peak_rss_mb()}
+
+
+def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
+    shards = shard_items(ctx)
+    bands, rows = lsh_params(cfg)
+    params = {"num_perm": cfg.num_perm, "bands": bands, "rows": rows, "ngram": cfg.ngram, "mode": cfg.mode,
+              "seed": cfg.seed}
+    partitions = cfg.partitions or max(1, len(shards))
+    if cfg.reference:
+        ref = read_json(join(cfg.reference, "params.json"))
+        if {k: ref.get(k) for k in params} != params:
+            raise ConfigError(f"reference {cfg.reference}: its index was built with {ref}, this phase uses "
+                              f"{params}. Fix: use the same num_perm, bands, rows, ngram, mode and seed.")
+        if cfg.partitions and cfg.partitions != ref["partitions"]:
+            raise ConfigError(f"reference has {ref['partitions']} partitions. Fix: partitions: 0 or "
+                              f"{ref['partitions']}")
+        partitions = ref["partitions"]
+    write_json_atomic(join(ctx.phase_dir, "params.json"), {**params, "partitions": partitions})
+    summary: dict = {"bands": bands, "rows": rows, "num_perm": cfg.num_perm, "partitions": partitions}
+    q = ctx.run_on_actors("signatures", shards, functools.partial(SignatureWorker, cfg, ctx.phase_dir, partitions))
+    if q:
+        return {**summary, "quarantined": q}
+    parts = partition_items(partitions)
+    q = ctx.run_on_actors("buckets", parts, functools.partial(BucketWorker, ctx.phase_dir, partitions,
+                                                              cfg.reference))
+    if q:
+        return {**summary, "quarantined": q}
+    entries = ledger.committed(join(ctx.phase_dir, "buckets")).values()
+    summary["candidate_edges"] = sum(e["candidate_edges"] for e in entries)
+    cc = run_components(ctx, join(ctx.phase_dir, "buckets", "out"), partitions, len(shards))
+    summary.update(cc)
+    if cc.get("quarantined"):
+        return summary
+    q = ctx.run_on_actors("results", shards, functools.partial(ResultsWorker, ctx.phase_dir,
+                                                               join(ctx.phase_dir, "assign", "out")))
+    entries = ledger.committed(join(ctx.phase_dir, "results")).values()
+    summary.update(quarantined=q, documents=sum(e["rows_in"] for e in entries),
+                   duplicates=sum(e["duplicates"] for e in entries))
+    return summary
+
+
+KIND = PhaseKind(name="minhash_dedup", config=MinhashDedupConfig, run=run_minhash_dedup,
+                 reads=lambda cfg: ("id", "text"),
+                 writes_for_stages=lambda cfg: ("minhash_cluster_v1", "minhash_duplicate_v1"))

@@ -1,0 +1,126 @@
+"""What the dedup phases share: node keys, work items, reading an upstream shard, shuffle files.
+
+A document is a node key, int64: priority (7 bits) << 56 | shard ordinal (24 bits) << 32 | row (32 bits).
+The ordinal is the shard's rank among the upstream shard keys, the row its position in the shard's part
+files read in ledger order. The smallest key of a cluster is its survivor: the document of the most
+preferred source (priority 0 is reserved for a reference corpus, so its documents always survive), then
+the earliest in input order. Keys are a pure function of the upstream data: the same with any number of
+workers, on a rerun, after a resume.
+
+A shuffle writes `<step>/p-<partition>/from-<writer>.parquet`, each file published atomically; a reader
+of partition p reads every file in `p-<p>/` once the writing step has committed all its items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+from typing import Iterator
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from corpus.io.files import filesystem, join, publish, temp_name
+from corpus.io.parquet import domain_of
+
+PRIORITY_SHIFT = 56
+ORDINAL_SHIFT = 32
+MAX_ORDINAL = (1 << 24) - 1
+ROW_MASK = (1 << 32) - 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Item:
+    """A work item for ctx.run_on_actors: an upstream shard, a reducer partition, ..."""
+
+    key: str
+    path: str = ""
+    parts: tuple[str, ...] = ()
+    ordinal: int = 0
+
+
+def shard_items(ctx) -> list[Item]:
+    parts = ctx.upstream_parts()
+    if len(parts) > MAX_ORDINAL:
+        raise ValueError(f"{len(parts)} upstream shards: dedup node keys hold at most {MAX_ORDINAL}")
+    return [Item(key=k, path=ctx.upstream_dir, parts=tuple(p), ordinal=i) for i, (k, p) in enumerate(parts.items())]
+
+
+def partition_items(n: int) -> list[Item]:
+    return [Item(key=f"p-{p:05d}", ordinal=p) for p in range(n)]
+
+
+def node_keys(priority: np.ndarray, ordinal: int, rows: np.ndarray) -> np.ndarray:
+    return ((priority.astype(np.int64) << PRIORITY_SHIFT) | (np.int64(ordinal) << ORDINAL_SHIFT)
+            | rows.astype(np.int64))
+
+
+def ordinal_of(nodes: np.ndarray) -> np.ndarray:
+    return (nodes >> ORDINAL_SHIFT) & MAX_ORDINAL
+
+
+def priority_of(nodes: np.ndarray) -> np.ndarray:
+    return nodes >> PRIORITY_SHIFT
+
+
+def read_shard(item: Item, columns: list[str], batch_rows: int = 65536) -> Iterator[tuple[str, pa.Table]]:
+    """(domain, table) batches of an upstream shard in ledger order; rows numbered by the caller."""
+    for path in item.parts:
+        domain = domain_of(path) or ""
+        with fsspec.open(path, "rb") as f:
+            pf = pq.ParquetFile(f)
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+                yield domain, pa.Table.from_batches([batch])
+
+
+def write_table_atomic(path: str, table: pa.Table) -> None:
+    fs, p = filesystem(path)
+    fs.makedirs(os.path.dirname(p), exist_ok=True)
+    tmp = temp_name(path)
+    with fsspec.open(tmp, "wb") as f:
+        pq.write_table(table, f, compression="zstd")
+    publish(tmp, path)
+
+
+def read_table(path: str) -> pa.Table:
+    with fsspec.open(path, "rb") as f:
+        return pq.read_table(f)
+
+
+def shuffle_write(step_dir: str, writer: str, table: pa.Table, partition: np.ndarray, n: int) -> None:
+    """Rows go to partition `partition[i]` (0..n-1); empty partitions get no file."""
+    if table.num_rows == 0:
+        return
+    order = np.argsort(partition, kind="stable")
+    sorted_p = partition[order]
+    bounds = np.searchsorted(sorted_p, np.arange(n + 1))
+    table = table.take(pa.array(order))
+    for p in range(n):
+        lo, hi = int(bounds[p]), int(bounds[p + 1])
+        if hi > lo:
+            write_table_atomic(join(step_dir, f"p-{p:05d}", f"from-{writer}.parquet"), table.slice(lo, hi - lo))
+
+
+def shuffle_read(step_dir: str, partition: int, schema: pa.Schema) -> pa.Table:
+    """Every file written to one partition (an empty table of `schema` when there is none)."""
+    fs, p = filesystem(join(step_dir, f"p-{partition:05d}"))
+    if not fs.exists(p):
+        return schema.empty_table()
+    files = sorted(f for f in fs.ls(p, detail=False) if f.endswith(".parquet") and ".tmp-" not in f)
+    prefix = "" if "://" not in step_dir else step_dir.split("://", 1)[0] + "://"
+    tables = [read_table(prefix + f).cast(schema) for f in files]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def partition_of(keys: np.ndarray, n: int) -> np.ndarray:
+    """Partition of uint64/int64 keys: from well-mixed bits, so skewed keys still spread."""
+    from corpus.dedup.text import splitmix64
+    return (splitmix64(keys.astype(np.uint64)) % np.uint64(n)).astype(np.int64)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this worker process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

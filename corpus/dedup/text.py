@@ -1,0 +1,86 @@
+"""Text normalization and vectorized 64-bit hashing of whole Arrow string arrays.
+
+Normalization follows CCNet (Wenzek et al. 2020, `normalize_line`): lowercase, every digit becomes 0,
+punctuation and symbols are removed, runs of whitespace become one space. It runs as Arrow kernels over
+a whole batch.
+
+Strings are hashed without a Python loop: a polynomial hash over the UTF-8 bytes, mod 2^64, computed
+for every string of an array at once from prefix sums (the base is odd, so it has an inverse mod 2^64
+and a segment's hash is a difference of prefix sums times a power of the inverse), then mixed with
+splitmix64 so that every output bit depends on every input bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+U64 = np.uint64
+_BASE = U64(0x100000001B3)  # odd: invertible mod 2^64
+_BASE_INV = U64(pow(0x100000001B3, -1, 1 << 64))
+
+
+def normalize(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """CCNet normalization of each string (nulls become empty strings)."""
+    x = pc.fill_null(texts, "")
+    x = pc.utf8_lower(x)
+    x = pc.replace_substring_regex(x, r"\p{Nd}", "0")
+    x = pc.replace_substring_regex(x, r"[\p{P}\p{S}]", "")
+    x = pc.replace_substring_regex(x, r"\s+", " ")
+    x = pc.utf8_trim_whitespace(x)
+    return _one_chunk(x)
+
+
+def _one_chunk(x) -> pa.Array:
+    if isinstance(x, pa.ChunkedArray):
+        x = x.combine_chunks() if x.num_chunks != 1 else x.chunk(0)
+    return x
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
+    """Finalizer of splitmix64 (Steele et al. 2014) on a uint64 array: a bijection with full avalanche."""
+    with np.errstate(over="ignore"):
+        z = x + U64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> U64(30))) * U64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> U64(27))) * U64(0x94D049BB133111EB)
+        return z ^ (z >> U64(31))
+
+
+def string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes as uint8, int64 offsets of length n+1) of a string array without nulls."""
+    strings = _one_chunk(strings)
+    if strings.type == pa.string():
+        strings = strings.cast(pa.large_string())
+    strings = pc.fill_null(strings, "")
+    _, off_buf, data_buf = strings.buffers()
+    offsets = np.frombuffer(off_buf, np.int64)[strings.offset: strings.offset + len(strings) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data, offsets
+
+
+def segment_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """64-bit hash of every byte segment data[starts[i]:ends[i]] (uint64, shape (len(starts),))."""
+    n = len(data)
+    if n == 0:
+        return splitmix64(np.zeros(len(starts), U64))
+    with np.errstate(over="ignore"):
+        powers = np.empty(n + 1, U64)
+        powers[0] = 1
+        np.cumprod(np.full(n, _BASE, U64), out=powers[1:])
+        inv = np.empty(n + 1, U64)
+        inv[0] = 1
+        np.cumprod(np.full(n, _BASE_INV, U64), out=inv[1:])
+        prefix = np.zeros(n + 1, U64)
+        np.cumsum((data.astype(U64) + U64(1)) * powers[:n], out=prefix[1:])
+        s = starts.astype(np.int64)
+        e = ends.astype(np.int64)
+        h = (prefix[e] - prefix[s]) * inv[s]
+        return splitmix64(h ^ ((e - s).astype(U64) * U64(0xD6E8FEB86659FD93)))
+
+
+def hash_strings(strings: pa.Array) -> np.ndarray:
+    """64-bit hash of each string (uint64, one per element; null hashes like the empty string)."""
+    data, offsets = string_buffers(strings)
+    base = offsets[0]
+    return segment_hashes(data[base: offsets[-1]], offsets[:-1] - base, offsets[1:] - base)

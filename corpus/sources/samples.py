@@ -1,0 +1,353 @@
+"""Real sample data for every source, fetched from pinned registry packages (PyPI, npm, Debian).
+
+No data hub is reachable from here, but package registries are, and many packages carry real data in
+their test folders (a Common Crawl WARC in npm `warc`, news pages with gold text in `newspaper4k`, a
+Wikipedia dump in `gensim`, ...). `MANIFEST` names each sample: the package and pinned version, the
+sha256 of the downloaded artifact, and which archive members to extract into which subfolder. Tests,
+benchmarks and the demo job get a folder with `sample_path(name)`; `refinery samples fetch` fetches all.
+
+Third-party pages in these packages are copyrighted by their sites, so they live only in the cache
+(default `~/.cache/refinery/samples`), never in the repository.
+
+Adding a sample is one entry in `MANIFEST`:
+
+    Sample(name="pywb", kind="pypi-sdist", package="pywb", version="2.10.0", sha256="5ae4...",
+           extract={"sample_archive/warcs/*": "warcs"}),
+
+`extract` maps member globs to subfolders of the sample. A glob matches the member's path inside the
+package with the archive's own top folder removed (`pywb-2.10.0/` of an sdist, `package/` of an npm
+tarball); wheels and Debian packages use their paths as they are (`usr/share/doc/...`, no leading
+`./`). `*` also matches `/`. A matched file lands at `<sample>/<subfolder>/<path below the glob's
+literal folder>`, e.g. `sample_archive/warcs/iana.warc.gz` -> `pywb/warcs/iana.warc.gz`. For a Debian
+package, record the sha256 of the .deb that `apt-get download NAME=VERSION` gives.
+
+Where a tool (pip, npm, apt-get) or its registry is unavailable, that sample is reported as skipped with
+the reason, and the others are still fetched. A checksum mismatch or a glob matching nothing is a
+failure of that sample (the manifest is wrong or the registry changed an artifact), reported likewise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import fnmatch
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from typing import Iterator
+
+DEFAULT_DEST = os.path.join("~", ".cache", "refinery", "samples")
+KINDS = ("pypi-sdist", "pypi-wheel", "npm", "debian")
+DOWNLOAD_TIMEOUT_S = 600
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Sample:
+    name: str
+    """Folder name of the sample in the cache, and the name `sample_path` takes."""
+    kind: str
+    """pypi-sdist | pypi-wheel | npm | debian"""
+    package: str
+    version: str
+    """Pinned: package contents change between releases."""
+    sha256: str
+    """Of the downloaded artifact (.tar.gz, .whl, .tgz, .deb)."""
+    extract: dict[str, str]
+    """Member glob -> subfolder of the sample ('' for the sample folder itself)."""
+    license: str = ""
+    """License of the extracted data, as far as known (third-party pages: the sites' copyright)."""
+    note: str = ""
+
+    def fingerprint(self) -> str:
+        body = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+MANIFEST: tuple[Sample, ...] = (
+    # Common Crawl CC-MAIN-2014-35: one WARC with its WAT and WET (CC's own extracted text).
+    Sample(name="warc", kind="npm", package="warc", version="1.0.1",
+           sha256="30581310d525b655cdcd962b5afdf92d9eef03b91151b720ad3d8ea5f36f8df4",
+           extract={"test/fixtures/CC-MAIN-*": "commoncrawl"},
+           license="web pages: their sites' copyright; package: MIT"),
+    # WARC edge cases: iana.warc.gz (real pages, revisits), ARC files, a corrupt gzip, missing status text.
+    Sample(name="pywb", kind="pypi-sdist", package="pywb", version="2.10.0",
+           sha256="5ae43c9b2a5321e39b9c8e16538bfbc0146eeb6fe26713232e45378b774a1a96",
+           extract={"sample_archive/warcs/*": "warcs"},
+           license="web pages: their sites' copyright; package: GPL-3.0"),
+    # 30 real news pages with the article text newspaper4k expects: a main-text extraction gold set.
+    Sample(name="newspaper4k", kind="pypi-sdist", package="newspaper4k", version="0.9.6",
+           sha256="a3f2f0e017dddb6f1019ee77aaa8980e13e6ecea0b949abc7167aae4770d2d0e",
+           extract={"tests/data/html/*.html": "html", "tests/data/txt/*.txt": "txt"},
+           license="web pages: their sites' copyright; package: MIT"),
+    # Real pages and feeds in legacy encodings (a subset of chardet's 51 encodings).
+    Sample(name="chardet", kind="pypi-sdist", package="chardet", version="5.2.0",
+           sha256="1b3b6ff479a8c414bc3fa2c0852995695c4a026dcd6d0633b2dd092ca39c1cf7",
+           extract={f"tests/{enc}/*": enc for enc in (
+               "Big5", "EUC-JP", "EUC-KR", "GB2312", "SHIFT_JIS", "KOI8-R", "windows-1251-russian",
+               "windows-1252", "iso-8859-1", "iso-8859-7-greek", "windows-1255-hebrew", "utf-8")},
+           license="web pages: their sites' copyright; package: LGPL-2.1"),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SampleResult:
+    name: str
+    status: str
+    """fetched | cached | skipped (tool or registry unavailable) | failed (checksum, empty glob, ...)"""
+    path: str | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.path is not None
+
+
+class SampleUnavailable(RuntimeError):
+    """`sample_path` could not provide the sample; the message says why (tests skip on it)."""
+
+
+def resolve_dest(dest: str | None) -> str:
+    return os.path.abspath(os.path.expanduser(dest or DEFAULT_DEST))
+
+
+def fetch_samples(dest: str | None = None, only: list[str] | None = None) -> dict[str, SampleResult]:
+    """Fetch (or find in the cache) the named samples, all by default. Never raises for one sample."""
+    root = resolve_dest(dest)
+    by_name = {s.name: s for s in MANIFEST}
+    names = list(by_name) if not only else list(only)
+    results: dict[str, SampleResult] = {}
+    for name in names:
+        if name not in by_name:
+            results[name] = SampleResult(name, "failed", reason=f"no sample named {name!r} in MANIFEST")
+            continue
+        results[name] = _fetch_one(by_name[name], root)
+    return results
+
+
+def sample_path(name: str, dest: str | None = None) -> str:
+    """Folder of sample `name`, fetched on first use. Raises SampleUnavailable with the reason."""
+    result = fetch_samples(dest, [name])[name]
+    if result.path is None:
+        raise SampleUnavailable(f"sample {name!r} {result.status}: {result.reason}")
+    return result.path
+
+
+def _fetch_one(sample: Sample, root: str) -> SampleResult:
+    if sample.kind not in KINDS:
+        return SampleResult(sample.name, "failed", reason=f"unknown kind {sample.kind!r} (one of {KINDS})")
+    target = os.path.join(root, sample.name)
+    marker = os.path.join(target, ".sample.json")
+    os.makedirs(root, exist_ok=True)
+    with _lock(os.path.join(root, f".lock-{sample.name}")):
+        if _marker_matches(marker, sample):
+            return SampleResult(sample.name, "cached", target)
+        downloads = os.path.join(root, ".downloads")
+        os.makedirs(downloads, exist_ok=True)
+        artifact, problem = _download(sample, downloads)
+        if artifact is None:
+            return SampleResult(sample.name, "skipped", reason=problem)
+        digest = _sha256(artifact)
+        if digest != sample.sha256:
+            return SampleResult(sample.name, "failed",
+                                reason=f"sha256 mismatch for {os.path.basename(artifact)}: "
+                                       f"expected {sample.sha256}, got {digest}")
+        staging = tempfile.mkdtemp(prefix=f".tmp-{sample.name}-", dir=root)
+        try:
+            counts = _extract(sample, artifact, staging)
+            empty = [glob for glob, n in counts.items() if n == 0]
+            if empty:
+                return SampleResult(sample.name, "failed",
+                                    reason=f"globs matched no member of {os.path.basename(artifact)}: {empty}")
+            with open(os.path.join(staging, ".sample.json"), "w") as f:
+                json.dump({"fingerprint": sample.fingerprint(), "files": counts,
+                           **dataclasses.asdict(sample)}, f, indent=2, sort_keys=True)
+            if os.path.exists(target):
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        except (OSError, tarfile.TarError, zipfile.BadZipFile, ValueError) as exc:
+            return SampleResult(sample.name, "failed", reason=f"extracting: {type(exc).__name__}: {exc}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return SampleResult(sample.name, "fetched", target)
+
+
+@contextmanager
+def _lock(path: str) -> Iterator[None]:
+    # Test sessions of several people share one cache: one fetch per sample at a time.
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _marker_matches(marker: str, sample: Sample) -> bool:
+    try:
+        with open(marker) as f:
+            return json.load(f).get("fingerprint") == sample.fingerprint()
+    except (OSError, ValueError):
+        return False
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- download -------------------------------------------------------------------------------------
+
+def _download(sample: Sample, downloads: str) -> tuple[str | None, str]:
+    """(artifact path, '') or (None, why it was skipped). A cached artifact with the right sha256 is reused."""
+    cached = os.path.join(downloads, f"{sample.kind}__{sample.package}__{sample.version}")
+    if os.path.isdir(cached):
+        files = [os.path.join(cached, f) for f in os.listdir(cached)]
+        if len(files) == 1 and _sha256(files[0]) == sample.sha256:
+            return files[0], ""
+    tool = {"npm": "npm", "debian": "apt-get"}.get(sample.kind)
+    if tool and shutil.which(tool) is None:
+        return None, f"{tool} is not installed"
+    work = tempfile.mkdtemp(prefix=".tmp-dl-", dir=downloads)
+    try:
+        problem = _run_download(sample, work)
+        if problem:
+            return None, problem
+        files = [f for f in os.listdir(work) if not f.startswith(".")]
+        if len(files) != 1:
+            return None, f"expected one downloaded file, got {files}"
+        if os.path.exists(cached):
+            shutil.rmtree(cached)
+        os.replace(work, cached)
+        return os.path.join(cached, files[0]), ""
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_download(sample: Sample, work: str) -> str:
+    pkg, ver = sample.package, sample.version
+    if sample.kind == "pypi-sdist":
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", pkg,
+               "-d", work, f"{pkg}=={ver}"]
+    elif sample.kind == "pypi-wheel":
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+               "-d", work, f"{pkg}=={ver}"]
+    elif sample.kind == "npm":
+        cmd = ["npm", "pack", f"{pkg}@{ver}", "--pack-destination", work, "--silent"]
+    else:
+        problem = _ensure_apt_lists()
+        if problem:
+            return problem
+        cmd = ["apt-get", "download", f"{pkg}={ver}"]
+    try:
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{cmd[0]} failed: {type(exc).__name__}: {exc}"
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return f"`{' '.join(cmd)}` exited {proc.returncode}: {' | '.join(tail)}"
+    return ""
+
+
+def _ensure_apt_lists() -> str:
+    lists = "/var/lib/apt/lists"
+    if os.path.isdir(lists) and any(f.endswith(("_Packages", "_Packages.lz4", "_Packages.xz", "_Packages.gz"))
+                                    for f in os.listdir(lists)):
+        return ""
+    try:
+        proc = subprocess.run(["apt-get", "update"], capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"apt-get update failed: {exc}"
+    if proc.returncode != 0:
+        return f"apt-get update exited {proc.returncode} (needs root?): {proc.stderr.strip()[-200:]}"
+    return ""
+
+
+# --- extraction -----------------------------------------------------------------------------------
+
+def _extract(sample: Sample, artifact: str, out: str) -> dict[str, int]:
+    counts = {glob: 0 for glob in sample.extract}
+    for member, read in _members(sample.kind, artifact):
+        for glob, sub in sample.extract.items():
+            if fnmatch.fnmatchcase(member, glob):
+                rel = _below_literal_prefix(member, glob)
+                if not rel or ".." in rel.split("/"):
+                    continue
+                path = os.path.join(out, sub, rel)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(read())
+                counts[glob] += 1
+                break
+    return counts
+
+
+def _below_literal_prefix(member: str, glob: str) -> str:
+    parts = glob.split("/")
+    literal = 0
+    while literal < len(parts) - 1 and not any(c in parts[literal] for c in "*?["):
+        literal += 1
+    return "/".join(member.split("/")[literal:])
+
+
+def _members(kind: str, artifact: str):
+    """(normalised member path, zero-argument reader of its bytes) for each regular file."""
+    if kind == "debian":
+        yield from _tar_members(_deb_data_tar(artifact), strip_top=False)
+    elif artifact.endswith((".whl", ".zip")):
+        with zipfile.ZipFile(artifact) as z:
+            for info in z.infolist():
+                if not info.is_dir():
+                    name = info.filename if kind == "pypi-wheel" else info.filename.split("/", 1)[-1]
+                    yield name, (lambda info=info: z.read(info))
+    else:
+        with tarfile.open(artifact) as tar:
+            yield from _tar_members(tar, strip_top=True)
+
+
+def _tar_members(tar: tarfile.TarFile, strip_top: bool):
+    for info in tar:
+        if not info.isfile():
+            continue  # links and devices: samples are plain files
+        name = info.name[2:] if info.name.startswith("./") else info.name.lstrip("/")
+        if strip_top:
+            name = name.split("/", 1)[1] if "/" in name else name
+        yield name, (lambda info=info: tar.extractfile(info).read())
+
+
+def _deb_data_tar(deb: str) -> tarfile.TarFile:
+    """The data.tar.* member of a .deb (an `ar` archive), without needing dpkg-deb."""
+    with open(deb, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise ValueError(f"{deb} is not a Debian package (no ar magic)")
+        while True:
+            header = f.read(60)
+            if len(header) < 60:
+                raise ValueError(f"{deb} has no data.tar member")
+            name = header[:16].decode().strip().rstrip("/")
+            size = int(header[48:58].decode().strip())
+            body = f.read(size)
+            if size % 2:
+                f.read(1)
+            if name.startswith("data.tar"):
+                if name.endswith(".zst"):
+                    return _zstd_tar(deb)
+                return tarfile.open(fileobj=io.BytesIO(body))
+
+
+def _zstd_tar(deb: str) -> tarfile.TarFile:
+    # tarfile cannot read zstd; dpkg-deb can (present wherever apt-get download worked).
+    if shutil.which("dpkg-deb") is None:
+        raise ValueError("data.tar.zst needs dpkg-deb")
+    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", deb], capture_output=True, check=True).stdout
+    return tarfile.open(fileobj=io.BytesIO(data))

@@ -1,0 +1,150 @@
+"""Walking a tree of files, whether it is a folder or an archive (.tar, .tar.gz, .tgz, .crate, .zip).
+
+GitHub repositories, multi-file LaTeX papers and collections of books all arrive as trees. The
+readers see them through one generator that yields members in a deterministic order (folders sorted,
+archives in stored order) and never raises: a damaged archive ends the walk with a `TreeError`, so
+the reader can turn it into a reject row and keep what it already read.
+
+Members are read through a bounded `read(limit)`: a member bigger than the limit is reported with
+its size and never loaded, so one giant file cannot blow the memory of a worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tarfile
+import zipfile
+import zlib
+import lzma
+from typing import BinaryIO, Callable, Iterator
+
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".crate")
+ZIP_SUFFIXES = (".zip",)
+ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error, lzma.LZMAError,
+                  ValueError)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TreeFile:
+    path: str
+    """Member path inside the tree, '/'-separated, relative to the tree root."""
+    size: int
+    open: Callable[[], BinaryIO]
+    """Opens the member (valid only until the walk moves on, for streamed tarballs)."""
+
+    def read(self, limit: int) -> bytes | None:
+        """The member's bytes, or None when it is larger than `limit` (then nothing is read)."""
+        if self.size > limit:
+            return None
+        with self.open() as f:
+            data = f.read(limit + 1)
+        return None if len(data) > limit else data
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TreeError:
+    reason: str
+    detail: str
+
+
+def is_archive(path: str) -> bool:
+    low = path.lower()
+    return low.endswith(TAR_SUFFIXES + ZIP_SUFFIXES)
+
+
+def tree_name(path: str) -> str:
+    """A tree's name: the folder name, or the archive name without its suffix."""
+    base = os.path.basename(path.rstrip("/"))
+    low = base.lower()
+    for suffix in sorted(TAR_SUFFIXES + ZIP_SUFFIXES, key=len, reverse=True):
+        if low.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def iter_tree(path: str) -> Iterator[TreeFile | TreeError]:
+    """Members of a folder, an archive, or (for a plain file) the file itself."""
+    if os.path.isdir(path):
+        yield from _iter_folder(path)
+    elif path.lower().endswith(ZIP_SUFFIXES):
+        yield from _iter_zip(path)
+    elif path.lower().endswith(TAR_SUFFIXES):
+        yield from _iter_tar(path)
+    else:
+        size = os.path.getsize(path)
+        yield TreeFile(os.path.basename(path), size, lambda: open(path, "rb"))
+
+
+def _iter_folder(root: str) -> Iterator[TreeFile]:
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            if os.path.islink(full) or not os.path.isfile(full):
+                continue  # links may point outside the tree
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            yield TreeFile(rel, os.path.getsize(full), lambda full=full: open(full, "rb"))
+
+
+def _iter_tar(path: str) -> Iterator[TreeFile | TreeError]:
+    seen = 0
+    try:
+        # "r|*": a forward-only stream, so a multi-GB tarball is never seeked or held in memory.
+        with tarfile.open(path, mode="r|*") as tar:
+            for member in tar:
+                seen += 1
+                if not member.isfile():
+                    continue
+                fobj = tar.extractfile(member)
+                if fobj is None:
+                    continue
+                yield TreeFile(member.name.lstrip("./"), member.size, lambda fobj=fobj: _NoClose(fobj))
+    except ARCHIVE_ERRORS as exc:
+        yield TreeError("corrupt_archive", f"{type(exc).__name__}: {exc} (after {seen} members)")
+
+
+def _iter_zip(path: str) -> Iterator[TreeFile | TreeError]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                yield TreeFile(info.filename, info.file_size, lambda info=info: zf.open(info))
+    except ARCHIVE_ERRORS as exc:
+        yield TreeError("corrupt_archive", f"{type(exc).__name__}: {exc}")
+
+
+class _NoClose:
+    """A streamed tar member: closing it must not close the tar stream."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def read(self, n: int = -1) -> bytes:
+        return self.f.read(n)
+
+    def readline(self, n: int = -1) -> bytes:
+        return self.f.readline(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def common_root(paths: list[str]) -> str:
+    """The single top folder all member paths share ('' if none): archives of repos usually have one."""
+    tops = {p.split("/", 1)[0] for p in paths}
+    if len(tops) == 1 and all("/" in p for p in paths):
+        return tops.pop()
+    return ""
+
+
+def decode_utf8(data: bytes) -> tuple[str | None, str]:
+    """(text, '') or (None, error message) for bytes that must be UTF-8 (a BOM is dropped)."""
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError as exc:
+        return None, str(exc)

@@ -1,0 +1,105 @@
+import json
+import os
+
+import jsonschema
+import pytest
+import yaml
+
+from corpus.config import ConfigError
+from corpus.runtime.job_schema import job_json_schema
+from corpus.runtime.plan import check_plan
+from corpus.runtime.spec import apply_overrides, load_job, parse_job
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def spec(**changes):
+    base = {
+        "name": "t", "output": "out",
+        "inputs": [{"source": "jsonl", "paths": ["x.jsonl"], "domain": "c4"}],
+        "phases": [{"name": "clean", "stages": [{"normalize": {}}, {"length": {}},
+                                                {"select": {"rules": [{"column": "n_words_v1", "op": "<",
+                                                                       "value": 5, "reason": "short"}]}}]}],
+    }
+    base.update(changes)
+    return base
+
+
+def test_demo_job_is_valid_and_plans():
+    job = load_job(os.path.join(REPO, "jobs", "demo.yaml"))
+    plans = check_plan(job)
+    assert plans[0].column_origin["n_words_v1"] == "length"
+    assert job.raw["runtime"]["workers"] == 2  # defaults are filled in the resolved spec
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"nme": "x"}, r"job: unknown key 'nme'\. Did you mean 'name'"),
+    ({"name": "Bad Name"}, r"job\.name: 'Bad Name' must be"),
+    ({"runtime": {"workers": 0}}, r"job\.runtime\.workers: 0 actors is out of range\. Fix: use a value >= 1"),
+    ({"runtime": {"workers": "4"}}, r"job\.runtime\.workers: got '4' \(str\); expected int"),
+    ({"inputs": [{"source": "jsnol", "paths": ["a"], "domain": "c4"}]}, r"Did you mean 'jsonl'"),
+    ({"inputs": [{"source": "jsonl", "paths": ["a"], "domain": "reddit"}]}, r"'reddit' is not a domain"),
+    ({"inputs": [{"source": "jsonl", "paths": ["a"], "domain": "c4", "options": {"max_line_bytes": 10}}]},
+     r"job\.inputs\[0\]\.options\.max_line_bytes: 10 bytes is out of range"),
+    ({"phases": [{"name": "p", "stages": [{"normalise": {}}]}]}, r"unknown stage 'normalise'\. Did you mean 'normalize'"),
+    ({"phases": [{"name": "p", "stages": [{"normalize": {"form": "NFX"}}]}]}, r"\.normalize\.form: 'NFX' is not allowed"),
+    ({"phases": [{"name": "p", "stages": [{"select": {"rules": [{"column": "text", "op": "<", "reason": "x"}]}}]}]},
+     r"op < needs one number"),
+    ({"phases": [{"name": "p", "stages": ["length", "length"]}]}, r"appears twice"),
+    ({"phases": [{"name": "p", "stages": ["length"]}, {"name": "p", "stages": ["normalize"]}]}, r"two phases are named 'p'"),
+])
+def test_invalid_specs_name_field_value_and_fix(change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_job(spec(**change), base_dir=".")
+
+
+def test_plan_check_missing_column_says_which_stage_writes_it():
+    bad = spec(phases=[{"name": "clean", "stages": [
+        {"select": {"rules": [{"column": "n_words_v1", "op": "<", "value": 5, "reason": "short"}]}},
+        {"length": {}}]}])
+    with pytest.raises(ConfigError, match=r"reads column 'n_words_v1'.*Fix: move it after clean\.length"):
+        check_plan(parse_job(bad, base_dir="."))
+
+
+def test_plan_check_sees_columns_of_earlier_phases():
+    ok = spec(phases=[{"name": "score", "stages": ["length"]},
+                      {"name": "filter", "stages": [{"select": {"rules": [
+                          {"column": "n_chars_v1", "op": ">", "value": 10, "reason": "long"}]}}]}])
+    plans = check_plan(parse_job(ok, base_dir="."))
+    assert plans[1].origin_before[0]["n_chars_v1"] == "length"
+
+
+def test_plan_check_refuses_a_scorer_twice_across_phases():
+    bad = spec(phases=[{"name": "a", "stages": ["length"]}, {"name": "b", "stages": ["length"]}])
+    with pytest.raises(ConfigError, match="already written by length"):
+        check_plan(parse_job(bad, base_dir="."))
+
+
+def test_overrides_walk_mappings_and_lists():
+    data = apply_overrides(spec(), ["runtime.workers=4", "phases.0.stages.2.select.rules.0.value=50"])
+    assert data["runtime"]["workers"] == 4
+    assert data["phases"][0]["stages"][2]["select"]["rules"][0]["value"] == 50
+    with pytest.raises(ConfigError, match="not an index"):
+        apply_overrides(spec(), ["phases.7.name=x"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        apply_overrides(spec(), ["runtime.workers"])
+
+
+def test_committed_json_schema_matches_the_code():
+    with open(os.path.join(REPO, "schemas", "job_spec_v1.schema.json")) as f:
+        committed = json.load(f)
+    assert committed == job_json_schema(), (
+        "schemas/job_spec_v1.schema.json is stale: python -m corpus.runtime.job_schema > schemas/job_spec_v1.schema.json")
+
+
+def test_json_schema_accepts_the_shipped_jobs_and_refuses_bad_ones():
+    schema = job_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for name in os.listdir(os.path.join(REPO, "jobs")):
+        if name.endswith(".yaml"):
+            with open(os.path.join(REPO, "jobs", name)) as f:
+                jsonschema.validate(yaml.safe_load(f), schema)
+    for bad in (spec(nme="x"), spec(runtime={"workers": 0}),
+                spec(phases=[{"name": "p", "stages": [{"normalise": {}}]}])):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
