@@ -1,16 +1,20 @@
-"""Shared fixtures. `ray_local` starts one embedded Ray for the whole test session (start-up costs
-seconds on two cores); tests never shut it down, the process exit does."""
+"""Shared fixtures. `ray_local` makes sure an embedded Ray runs; the first test that needs it starts it
+(seconds on two cores) and later tests reuse it. Tests never shut it down (except the multi-node tests,
+which need a cluster of their own); the process exit does."""
 
 import os
 import shutil
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for run_helpers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CORPUS = os.path.join(REPO, "jobs", "demo_corpus")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def ray_local():
     import ray
 

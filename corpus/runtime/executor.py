@@ -78,10 +78,10 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     with fsspec.open(join(root, "job.resolved.yaml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(job.raw, f, sort_keys=False)
     if not ray.is_initialized():
-        # No address: an embedded local cluster. The dashboard stays off (nothing listens on a port);
-        # `ray start --head` on a real cluster configures its own.
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING",
-                 **({} if address else {"num_cpus": max(job.runtime.workers, os.cpu_count() or 1)}))
+        # No address: an embedded local cluster on loopback, without a dashboard (Ray's token
+        # authentication guards its internal ports). `ray start --head` configures a real cluster.
+        local = {"num_cpus": max(job.runtime.workers, os.cpu_count() or 1), "_node_ip_address": "127.0.0.1"}
+        ray.init(address=address, include_dashboard=False, logging_level="WARNING", **({} if address else local))
     results: list[PhaseResult] = []
     upstream: tuple[str, dict[str, dict]] | None = None  # the last map phase: (dir, its ledger)
     chain_id = ""  # the previous phase's folder name: every phase's hash includes it

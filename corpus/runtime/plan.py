@@ -64,8 +64,8 @@ def check_plan(job: JobSpec) -> list[PhasePlan]:
                         raise ConfigError(f"{where}: column '{column}' is already written by "
                                           f"{origin[column]}. Fix: remove one of the two stages.")
             elif spec.kind == "transform":
-                for column in writes:
-                    if column not in origin:
+                for column in writes:  # a transform may also add versioned columns (what it changed)
+                    if column not in origin and not versioned_column_ok(column):
                         raise ConfigError(f"{where}: rewrites column '{column}' that does not exist.")
             if spec.kind != "select":
                 for column in writes:

@@ -37,8 +37,11 @@ class _LedgerActor:
         return True
 
     def run(self, item: Any, attempt: int) -> dict[str, Any]:
+        import ray
+
         entry = self.worker.run(item, attempt)
         entry.setdefault("attempt", attempt)
+        entry.setdefault("node", ray.get_runtime_context().get_node_id())
         entry.setdefault("committed_at", time.time())
         write_json_atomic(join(self.ledger_dir, f"{item.key}.json"), entry)
         return entry

@@ -90,7 +90,7 @@ def load_job(path: str, overrides: list[str] = (), output: str | None = None) ->
     data = apply_overrides(data if data is not None else {}, overrides)
     if output is not None:
         data["output"] = output
-    return parse_job(data, base_dir=os.path.dirname(os.path.abspath(path)))
+    return parse_job(data, base_dir=os.path.dirname(os.path.abspath(path)), output_override=output is not None)
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -121,7 +121,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def parse_job(data: Any, base_dir: str) -> JobSpec:
+def parse_job(data: Any, base_dir: str, output_override: bool = False) -> JobSpec:
+    """Validate a job mapping. `output_override`: the output root came from the operator (--output),
+    not from the job file, so it may be absolute."""
     if not isinstance(data, dict):
         raise ConfigError("job: expected a mapping with keys " + ", ".join(_TOP_KEYS))
     unknown = [k for k in data if k not in _TOP_KEYS]
@@ -135,6 +137,10 @@ def parse_job(data: Any, base_dir: str) -> JobSpec:
     output = data.get("output", "runs")
     if not isinstance(output, str) or not output:
         raise ConfigError(f"job.output: {output!r} must be a path or URI. Fix: output: runs")
+    if not output_override and ("://" not in output) and (os.path.isabs(output) or ".." in output.split("/")):
+        # A job file may be someone else's: it must not pick where on this machine it writes.
+        raise ConfigError(f"job.output: {output!r} leaves the working folder. Fix: use a relative path without "
+                          f"'..' in the job file, or choose the folder on the command line with --output.")
     inputs = data.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise ConfigError("job.inputs: at least one input is needed. Fix: inputs: [{source: jsonl, paths: "

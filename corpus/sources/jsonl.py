@@ -14,7 +14,7 @@ from typing import Iterator
 
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
-from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, iter_lines, open_binary
+from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, iter_lines, open_binary, stream_error_reason
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -37,7 +37,7 @@ def read_jsonl(shard: Shard, cfg: JsonlConfig, batch_rows: int) -> Iterator[Read
                 if buf.full():
                     yield buf.take()
     except CORRUPT_STREAM_ERRORS as exc:
-        buf.reject(f"line{seen}", "corrupt_compressed_stream",
+        buf.reject(f"line{seen}", stream_error_reason(exc),
                    f"{type(exc).__name__}: {exc} (after {seen} lines)")
     if seen == 0 and not buf.rejected:
         buf.reject("file", "empty_file", "")

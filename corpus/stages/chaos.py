@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Literal
 
 import pyarrow as pa
@@ -22,7 +23,9 @@ from corpus.stages.base import BuildContext, StageSpec
 class ChaosConfig:
     shard_source_contains: str = setting(doc="fire on shards whose input path contains this text")
     after_batches: int = setting(1, doc="batches of the shard to pass through before firing", unit="batches", ge=0)
-    action: Literal["exit", "raise"] = setting("exit", doc="exit: os._exit(1) kills the actor; raise: an exception")
+    action: Literal["exit", "raise", "sleep"] = setting(
+        "exit", doc="exit: os._exit(1) kills the actor; raise: an exception; sleep: slow every later batch down")
+    sleep_s: float = setting(1.0, doc="with action sleep: pause per batch", unit="seconds", ge=0, le=600)
     once: bool = setting(True, doc="fire once per phase folder (a marker file remembers), then pass through")
 
 
@@ -41,6 +44,11 @@ class ChaosScorer:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         if not self.armed:
+            return batch
+        if self.cfg.action == "sleep":  # a slow shard, for drills that kill nodes or the driver meanwhile
+            if self.seen >= self.cfg.after_batches:
+                time.sleep(self.cfg.sleep_s)
+            self.seen += 1
             return batch
         if self.seen >= self.cfg.after_batches and not (self.cfg.once and os.path.exists(self.marker)):
             if self.cfg.once:

@@ -1,7 +1,6 @@
 """Contract tests of the Ray runtime on an embedded local cluster: part files, ledger, stats, idempotent
 rerun, kill-and-resume, retries, quarantine, conservation, and the output read back by DuckDB and pandas."""
 
-import hashlib
 import json
 import os
 
@@ -18,7 +17,7 @@ from corpus.runtime.spec import parse_job
 from corpus.runtime.stats import ConservationError, check_conservation
 from schemas.arrow import DOCUMENT_FILE_V1, REJECTED_FILE_V1, STATS_V1
 
-SELECT = {"select": {"rules": [{"column": "n_words_v1", "op": "<", "value": 50, "reason": "too_few_words"}]}}
+from run_helpers import SELECT, tree
 
 
 def job(corpus, out, stages=None, runtime=None, phases=None, name="t"):
@@ -26,19 +25,7 @@ def job(corpus, out, stages=None, runtime=None, phases=None, name="t"):
             "inputs": [{"source": "jsonl", "paths": ["corpus/*.jsonl*"], "domain": "books"}],
             "runtime": {"workers": 2, "max_retries": 0, "batch_rows": 5, **(runtime or {})},
             "phases": phases or [{"name": "clean", "stages": stages or ["normalize", "length", SELECT]}]}
-    return parse_job(spec, base_dir=str(corpus.parent))
-
-
-def tree(phase_dir, kinds=("data", "rejected")):
-    """relative path -> sha256 of every published file of these kinds."""
-    out = {}
-    for kind in kinds:
-        for dirpath, _, files in os.walk(os.path.join(phase_dir, kind)):
-            for f in files:
-                p = os.path.join(dirpath, f)
-                with open(p, "rb") as fh:
-                    out[os.path.relpath(p, phase_dir)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
+    return parse_job(spec, base_dir=str(corpus.parent), output_override=True)
 
 
 def test_build_writes_parts_ledger_stats_and_balances(ray_local, demo_copy, tmp_path):

@@ -103,3 +103,17 @@ def test_json_schema_accepts_the_shipped_jobs_and_refuses_bad_ones():
                 spec(phases=[{"name": "p", "stages": [{"normalise": {}}]}])):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+@pytest.mark.parametrize("output", ["../elsewhere", "/etc/refinery", "runs/../../x"])
+def test_job_file_cannot_write_outside_the_working_folder(output):
+    with pytest.raises(ConfigError, match="leaves the working folder.*--output"):
+        parse_job(spec(output=output), base_dir=".")
+    assert parse_job(spec(output=output), base_dir=".", output_override=True).output == output
+
+
+def test_job_file_cannot_run_code(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_job(str(evil))

@@ -65,3 +65,16 @@ def test_empty_file_is_one_reject(tmp_path):
     p.write_bytes(b"")
     docs, rejects = read_all(p)
     assert docs == [] and [r for _, r in rejects] == ["empty_file"]
+
+
+def test_decompression_bomb_is_stopped_with_a_reason(tmp_path):
+    p = tmp_path / "bomb.jsonl.gz"
+    # 60 MB of one repeated record compresses about 1000x: past the 250x expansion limit.
+    line = (json.dumps({"text": "spam " * 200}) + "\n").encode()
+    with gzip.open(p, "wb", compresslevel=9) as f:
+        for _ in range(60_000):
+            f.write(line)
+    docs, rejects = read_all(p)
+    assert rejects[-1][1] == "decompressed_size_limit"
+    assert "expanded past" in rejects[-1][0]["text"]
+    assert len(docs) < 60_000

@@ -1,0 +1,45 @@
+"""A driver killed in the middle of a job is resumed from the ledger by running the same command again."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from corpus.runtime import ledger
+from corpus.runtime.executor import run_job
+from corpus.runtime.spec import load_job
+from run_helpers import SELECT, tree
+
+pytestmark = pytest.mark.slow
+BIN = os.path.dirname(sys.executable)
+
+
+def test_driver_killed_mid_job_then_rerun_equals_uninterrupted(ray_local, demo_copy, tmp_path):
+    spec = {"name": "dk", "inputs": [{"source": "jsonl", "paths": ["corpus/*.jsonl*"], "domain": "books"}],
+            "runtime": {"workers": 1, "batch_rows": 5},
+            "phases": [{"name": "clean", "stages": [
+                "normalize", {"chaos": {"shard_source_contains": "", "after_batches": 0, "action": "sleep",
+                                        "once": False, "sleep_s": 0.5}}, "length", SELECT]}]}
+    job_file = tmp_path / "dk.yaml"
+    job_file.write_text(yaml.safe_dump(spec))
+    baseline = run_job(load_job(str(job_file), output=str(tmp_path / "base")), progress=False)
+    pdir = str(tmp_path / "killed" / "dk" / os.path.basename(baseline.phases[0].phase_dir))
+    cmd = [os.path.join(BIN, "refinery"), "build", str(job_file), "--output", str(tmp_path / "killed"), "--no-progress"]
+    driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while len(ledger.committed(pdir)) < 2:
+        assert driver.poll() is None, "the driver finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the embedded Ray it started
+    driver.wait()
+    done_before = set(ledger.committed(pdir))
+    assert 2 <= len(done_before) < 6
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"({len(done_before)} already done)" in rerun.stdout
+    assert tree(pdir) == tree(baseline.phases[0].phase_dir)
