@@ -21,7 +21,7 @@ import functools
 import numpy as np
 import pyarrow as pa
 
-from corpus.dedup.layout import (ordinal_of, partition_items, partition_of, peak_rss_mb, priority_of,
+from corpus.dedup.layout import (drilled, ordinal_of, partition_items, partition_of, peak_rss_mb, priority_of,
                                  shuffle_read, shuffle_write)
 from corpus.io.files import join
 from corpus.runtime import ledger
@@ -113,7 +113,7 @@ class Assign(_Step):
         return {"key": item.key, "rows_in": len(u), "leaves": len(node), "peak_rss_mb": peak_rss_mb()}
 
 
-def run_components(ctx, edges_dir: str, partitions: int, shards: int) -> dict:
+def run_components(ctx, edges_dir: str, partitions: int, shards: int, drill_step: str | None = None) -> dict:
     """Components of the graph whose directed rows (both orientations) lie in `edges_dir`, partitioned by
     node hash. Writes (node, root) per upstream shard ordinal into `<phase_dir>/assign/out`."""
     items = partition_items(partitions)
@@ -124,7 +124,8 @@ def run_components(ctx, edges_dir: str, partitions: int, shards: int) -> dict:
         for kind, cls in (("large", LargeStar), ("small", SmallStar)):
             step = f"cc-{rnd:03d}-{kind}"
             out = join(ctx.phase_dir, step, "out")
-            q = ctx.run_on_actors(step, items, functools.partial(cls, src, out, partitions))
+            q = ctx.run_on_actors(step, items, drilled(functools.partial(cls, src, out, partitions), step,
+                                                       drill_step, ctx.phase_dir))
             if q:
                 return {"quarantined": q, "rounds": rounds}
             entries = ledger.committed(join(ctx.phase_dir, step)).values()
@@ -137,7 +138,8 @@ def run_components(ctx, edges_dir: str, partitions: int, shards: int) -> dict:
     else:
         raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
     out = join(ctx.phase_dir, "assign", "out")
-    q = ctx.run_on_actors("assign", items, functools.partial(Assign, src, out, partitions, shards))
+    q = ctx.run_on_actors("assign", items, drilled(functools.partial(Assign, src, out, partitions, shards),
+                                                   "assign", drill_step, ctx.phase_dir))
     entries = ledger.committed(join(ctx.phase_dir, "assign")).values()
     return {"quarantined": q, "rounds": rounds, "leaves": sum(e["leaves"] for e in entries),
             "components_peak_rss_mb": max([peak, *(e["peak_rss_mb"] for e in entries)])}

@@ -5,7 +5,8 @@ Steps (each through `ctx.run_on_actors`, so ledgered, retried and resumable):
    (bucket, node) shuffled by bucket hash to P partitions; the shard's (id, node) list.
 2. buckets (per partition): documents sharing a band bucket become candidate pairs, linked as a star
    to the bucket's smallest node key (a bucket of k documents gives k-1 edges, not k^2/2).
-3. components: see corpus.dedup.components.
+3. components: see corpus.dedup.components (with `verify: true`, candidate pairs first pass the true
+   Jaccard check of corpus.dedup.verify).
 4. results (per upstream shard): (id, cluster, duplicate); the next map phase's `minhash_dedup` stage
    joins them and `select` drops the duplicates.
 With `reference:` (the folder of this phase in an earlier job), the earlier corpus's buckets join in
@@ -23,12 +24,12 @@ import pyarrow as pa
 
 from corpus.config import ConfigError, setting
 from corpus.dedup.components import EDGES, run_components, write_both_ways
-from corpus.dedup.layout import (PRIORITY_SHIFT, node_keys, partition_items, partition_of, peak_rss_mb,
+from corpus.dedup.layout import (PRIORITY_SHIFT, drilled, node_keys, ordinal_of, priority_of, partition_items, partition_of, peak_rss_mb,
                                  read_shard, shard_items, shuffle_read, shuffle_write, write_table_atomic)
 from corpus.dedup.lsh import band_hashes, choose_bands
 from corpus.dedup.minhash import shingle, signatures
 from corpus.dedup.results import NODES, ResultsWorker, nodes_path
-from corpus.io.files import filesystem, join, read_json, write_json_atomic
+from corpus.io.files import join, read_json, write_json_atomic
 from corpus.runtime import ledger
 from corpus.runtime.cross_shard import PhaseKind
 
@@ -51,6 +52,10 @@ class MinhashDedupConfig:
     reference: str | None = setting(None, doc="folder of this phase in an earlier job: deduplicate against "
                                     "that corpus (its documents are kept)")
     batch_rows: int = setting(4096, doc="documents per signature batch", unit="rows", ge=1)
+    verify: bool = setting(False, doc="check the true Jaccard of each candidate pair's shingle sets and "
+                           "link only pairs at or above threshold (costs a read of the texts again)")
+    drill_kill_step: str | None = setting(None, doc="recovery drill: kill the worker once in this step "
+                                          "(signatures, buckets, cc-000-large, assign, results ...)")
 
     def __post_init__(self) -> None:
         if (self.bands == 0) != (self.rows == 0):
@@ -101,8 +106,9 @@ class SignatureWorker:
 
 
 class BucketWorker:
-    def __init__(self, phase_dir: str, partitions: int, reference: str | None):
+    def __init__(self, phase_dir: str, partitions: int, reference: str | None, verify_shards: int = 0):
         self.phase_dir, self.n, self.reference = phase_dir, partitions, reference
+        self.verify_shards = verify_shards
 
     def run(self, item, attempt: int) -> dict:
         t = shuffle_read(join(self.phase_dir, "signatures", "out"), item.ordinal, BUCKETS)
@@ -119,9 +125,19 @@ class BucketWorker:
         sizes = np.diff(np.r_[np.flatnonzero(first), len(bucket)])
         root = np.repeat(head, sizes)
         member = ~first & (root != node)
-        write_both_ways(join(self.phase_dir, "buckets", "out"), item.key, root[member], node[member], self.n)
+        if self.verify_shards:  # candidates go to the member's shard, whose verify step reads its texts
+            keep = member & (priority_of(node) > 0)
+            shuffle_write(join(self.phase_dir, "buckets", "candidates"), item.key,
+                          pa.table({"u": root[keep], "v": node[keep]}, schema=EDGES), ordinal_of(node[keep]),
+                          self.verify_shards)
+        else:
+            write_both_ways(join(self.phase_dir, "buckets", "out"), item.key, root[member], node[member], self.n)
         return {"key": item.key, "rows_in": len(bucket), "candidate_edges": int(member.sum()),
                 "peak_rss_mb": peak_rss_mb()}
+
+
+def _run_step(ctx, drill_step, step: str, items, factory):
+    return ctx.run_on_actors(step, items, drilled(factory, step, drill_step, ctx.phase_dir))
 
 
 def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
@@ -141,22 +157,32 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
         partitions = ref["partitions"]
     write_json_atomic(join(ctx.phase_dir, "params.json"), {**params, "partitions": partitions})
     summary: dict = {"bands": bands, "rows": rows, "num_perm": cfg.num_perm, "partitions": partitions}
-    q = ctx.run_on_actors("signatures", shards, functools.partial(SignatureWorker, cfg, ctx.phase_dir, partitions))
+    run = functools.partial(_run_step, ctx, cfg.drill_kill_step)
+    q = run("signatures", shards, functools.partial(SignatureWorker, cfg, ctx.phase_dir, partitions))
     if q:
         return {**summary, "quarantined": q}
     parts = partition_items(partitions)
-    q = ctx.run_on_actors("buckets", parts, functools.partial(BucketWorker, ctx.phase_dir, partitions,
-                                                              cfg.reference))
+    q = run("buckets", parts, functools.partial(BucketWorker, ctx.phase_dir, partitions, cfg.reference,
+                                                len(shards) if cfg.verify else 0))
     if q:
         return {**summary, "quarantined": q}
     entries = ledger.committed(join(ctx.phase_dir, "buckets")).values()
     summary["candidate_edges"] = sum(e["candidate_edges"] for e in entries)
-    cc = run_components(ctx, join(ctx.phase_dir, "buckets", "out"), partitions, len(shards))
+    edges = join(ctx.phase_dir, "buckets", "out")
+    if cfg.verify:
+        from corpus.dedup.verify import VerifyWorker
+
+        q = run("verify", shards, functools.partial(VerifyWorker, cfg, ctx.phase_dir, partitions, shards))
+        if q:
+            return {**summary, "quarantined": q}
+        summary["verified_edges"] = sum(e["verified_edges"] for e in ledger.committed(join(ctx.phase_dir, "verify")).values())
+        edges = join(ctx.phase_dir, "verify", "out")
+    cc = run_components(ctx, edges, partitions, len(shards),
+                        drill_step=cfg.drill_kill_step)
     summary.update(cc)
     if cc.get("quarantined"):
         return summary
-    q = ctx.run_on_actors("results", shards, functools.partial(ResultsWorker, ctx.phase_dir,
-                                                               join(ctx.phase_dir, "assign", "out")))
+    q = run("results", shards, functools.partial(ResultsWorker, ctx.phase_dir, join(ctx.phase_dir, "assign", "out")))
     entries = ledger.committed(join(ctx.phase_dir, "results")).values()
     summary.update(quarantined=q, documents=sum(e["rows_in"] for e in entries),
                    duplicates=sum(e["duplicates"] for e in entries))

@@ -124,3 +124,29 @@ def partition_of(keys: np.ndarray, n: int) -> np.ndarray:
 def peak_rss_mb() -> float:
     """Peak resident memory of this worker process so far (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class Drill:
+    """Recovery drill (like the `chaos` stage, for dedup steps): the worker process dies once, before
+    publishing anything, on the first item it gets; a marker file makes the retry go through."""
+
+    def __init__(self, factory, marker: str):
+        self.inner = factory()
+        self.marker = marker
+
+    def run(self, item, attempt: int) -> dict:
+        if not os.path.exists(self.marker):
+            os.makedirs(os.path.dirname(self.marker), exist_ok=True)
+            with open(self.marker, "w") as f:
+                f.write(f"killed on {item.key}\n")
+            os._exit(1)
+        return self.inner.run(item, attempt)
+
+
+def drilled(factory, step: str, drill_step: str | None, phase_dir: str):
+    """`factory`, wrapped in a Drill when this is the step the drill targets (a local phase folder)."""
+    import functools
+
+    if drill_step != step:
+        return factory
+    return functools.partial(Drill, factory, os.path.join(phase_dir, f"_drill_{step}"))

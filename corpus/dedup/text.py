@@ -21,13 +21,15 @@ _BASE = U64(0x100000001B3)  # odd: invertible mod 2^64
 _BASE_INV = U64(pow(0x100000001B3, -1, 1 << 64))
 
 
-def normalize(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """CCNet normalization of each string (nulls become empty strings)."""
+def normalize(texts: pa.Array | pa.ChunkedArray, collapse_whitespace: bool = True) -> pa.Array:
+    """CCNet normalization of each string (nulls become empty strings). Without `collapse_whitespace`
+    runs of whitespace stay as they are (for callers that split on whitespace anyway)."""
     x = pc.fill_null(texts, "")
     x = pc.utf8_lower(x)
     x = pc.replace_substring_regex(x, r"\p{Nd}", "0")
     x = pc.replace_substring_regex(x, r"[\p{P}\p{S}]", "")
-    x = pc.replace_substring_regex(x, r"\s+", " ")
+    if collapse_whitespace:
+        x = pc.replace_substring_regex(x, r"\s+", " ")
     x = pc.utf8_trim_whitespace(x)
     return _one_chunk(x)
 

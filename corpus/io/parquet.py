@@ -40,6 +40,7 @@ class PartWriter:
         self.pending: list[pa.Table] = []
         self.pending_bytes = 0
         self.rows = 0
+        self.bytes_written = 0
         fs, p = filesystem(final_path)
         fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
         self._file = fsspec.open(self.tmp_path, "wb").open()
@@ -63,6 +64,8 @@ class PartWriter:
         self._flush()
         self._writer.close()
         self._file.close()
+        fs, p = filesystem(self.tmp_path)
+        self.bytes_written = fs.size(p)
         publish(self.tmp_path, self.final_path)
 
     def abort(self) -> None:

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Build KenLM's `lmplz` and `build_binary` from the PyPI kenlm sdist (it carries the C++ sources) and
 # install the two binaries into DEST (default: .venv/bin). Idempotent: does nothing when both binaries
-# already exist in DEST. Only these two targets are built, with two jobs: the rest of KenLM (filter,
-# interpolate, tests) is not needed to train and would double the build time on a 2-core CI machine.
+# already exist in DEST, and only copies them when an earlier build left them in the cache
+# (~/.cache/refinery/kenlm/bin-VERSION), so a recreated virtual environment costs no rebuild.
+# Only these two targets are built, with two jobs: the rest of KenLM (filter, interpolate, tests) is
+# not needed to train and would double the build time on a 2-core CI machine.
 #
 # usage: sh corpus/lm/build_kenlm.sh [DEST]
 set -eu
@@ -36,6 +38,12 @@ if [ -n "$MISSING" ]; then
 fi
 
 mkdir -p "$CACHE" "$DEST"
+BUILT="$CACHE/bin-$KENLM_VERSION"
+if [ -x "$BUILT/lmplz" ] && [ -x "$BUILT/build_binary" ]; then
+    install -m 0755 "$BUILT/lmplz" "$BUILT/build_binary" "$DEST/"
+    echo "kenlm: installed cached lmplz and build_binary from $BUILT into $DEST"
+    exit 0
+fi
 SDIST="$CACHE/kenlm-$KENLM_VERSION.tar.gz"
 if [ ! -f "$SDIST" ]; then
     "$PIP" download -q --no-deps --no-binary kenlm "kenlm==$KENLM_VERSION" -d "$CACHE"
@@ -48,5 +56,7 @@ tar -xzf "$SDIST" -C "$WORK"
 cmake -S "$WORK/kenlm-$KENLM_VERSION" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release -DENABLE_PYTHON=OFF >"$WORK/cmake.log" 2>&1 \
     || { cat "$WORK/cmake.log"; exit 1; }
 cmake --build "$WORK/build" --target lmplz build_binary -j "$JOBS"
-install -m 0755 "$WORK/build/bin/lmplz" "$WORK/build/bin/build_binary" "$DEST/"
+mkdir -p "$BUILT"
+install -m 0755 "$WORK/build/bin/lmplz" "$WORK/build/bin/build_binary" "$BUILT/"
+install -m 0755 "$BUILT/lmplz" "$BUILT/build_binary" "$DEST/"
 echo "kenlm: installed lmplz and build_binary into $DEST"

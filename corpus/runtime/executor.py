@@ -80,8 +80,11 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     if not ray.is_initialized():
         # No address: an embedded local cluster on loopback, without a dashboard (Ray's token
         # authentication guards its internal ports). `ray start --head` configures a real cluster.
+        # address="local" always starts a new one: a bare ray.init() would join any `ray start` cluster
+        # that happens to run on this machine.
         local = {"num_cpus": max(job.runtime.workers, os.cpu_count() or 1), "_node_ip_address": "127.0.0.1"}
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING", **({} if address else local))
+        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
+                 **({} if address else local))
     results: list[PhaseResult] = []
     upstream: tuple[str, dict[str, dict]] | None = None  # the last map phase: (dir, its ledger)
     chain_id = ""  # the previous phase's folder name: every phase's hash includes it
@@ -146,7 +149,7 @@ def _upstream_shards(upstream_dir: str, entries: dict[str, dict]) -> list[Shard]
         parts = tuple(join(upstream_dir, "data", f["path"]) for f in e["files"]["data"])
         if parts:
             shards.append(Shard(key=key, source="phase", path=upstream_dir, relpath=key, domain="",
-                                size=sum(f["rows"] for f in e["files"]["data"]), parts=parts))
+                                size=sum(f.get("bytes", 0) for f in e["files"]["data"]), parts=parts))
     return shards
 
 

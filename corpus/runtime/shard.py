@@ -130,7 +130,8 @@ class ShardRunner:
             for (kind, domain), w in sorted(writers.items()):
                 w.commit()
                 root = self.task.data_dir if kind == "data" else self.task.rejected_dir
-                files[kind].append({"path": w.final_path[len(root) + 1:], "domain": domain, "rows": w.rows})
+                files[kind].append({"path": w.final_path[len(root) + 1:], "domain": domain, "rows": w.rows,
+                                    "bytes": w.bytes_written})
         except BaseException:
             for w in writers.values():
                 w.abort()

@@ -67,15 +67,24 @@ def sketch_book(key: str, text: str, k: int = 4096, n: int = 5) -> BookSketch:
     return BookSketch(key, len(hashes), hashes[:k].copy())
 
 
+def _members(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """values in sorted_set, elementwise (both sorted uint64; a binary search, no hashing). -> (n,) bool"""
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), bool)
+    idx = np.searchsorted(sorted_set, values)
+    return sorted_set[np.minimum(idx, len(sorted_set) - 1)] == values
+
+
 def containment(a: BookSketch, b: BookSketch, k: int = 4096) -> float:
     """Estimated |A & B| / |A| from two sketches (exact when both books have <= k shingles)."""
     if a.n_shingles == 0:
         return 0.0
     if a.n_shingles <= k and b.n_shingles <= k:
-        return len(np.intersect1d(a.hashes, b.hashes, assume_unique=True)) / a.n_shingles
-    union_k = np.union1d(a.hashes, b.hashes)[:k]  # bottom-k of the union
-    both = np.isin(union_k, a.hashes, assume_unique=True) & np.isin(union_k, b.hashes, assume_unique=True)
-    jaccard = both.sum() / len(union_k)
+        return int(_members(a.hashes, b.hashes).sum()) / a.n_shingles
+    union = np.concatenate([a.hashes, b.hashes])
+    union.sort()
+    union_k = union[np.r_[True, union[1:] != union[:-1]]][:k]  # bottom-k of the union
+    jaccard = (_members(union_k, a.hashes) & _members(union_k, b.hashes)).sum() / len(union_k)
     return float(min(1.0, jaccard * (a.n_shingles + b.n_shingles) / ((1 + jaccard) * a.n_shingles)))
 
 

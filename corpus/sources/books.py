@@ -7,8 +7,8 @@ near_duplicate_book (book_overlap.py: LLaMA-1's 90% rule, deterministic survivor
 across shards need the cross-shard dedup phase.
 
 Memory: a first pass keeps one constant-size sketch per book; the second pass re-reads each book
-and emits it. A book is read line by line; a line over `max_line_bytes` (no book has one; a dump of
-binary data does) rejects the book as line_too_long without reading the line into memory.
+and emits it. A book over `max_book_bytes` is rejected unread (book_too_large); a line over
+`max_line_bytes` (no book has one; a dump of binary data does) rejects it as line_too_long.
 Other rejects: invalid_utf8, empty_file, book_too_large, corrupt_archive.
 """
 
@@ -22,8 +22,7 @@ from typing import Iterator
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.book_overlap import near_duplicate_books, sketch_book
-from corpus.sources.open_input import iter_lines
-from corpus.sources.trees import TreeError, iter_tree
+from corpus.sources.trees import ARCHIVE_ERRORS, TreeError, iter_tree
 
 _START = re.compile(r"^\s*\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG|^\s*\*END\*THE SMALL PRINT", re.I)
 _END = re.compile(r"^\s*\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG|^\s*End of (the )?Project Gutenberg", re.I)
@@ -83,21 +82,26 @@ def _books(path: str, cfg: BooksConfig) -> Iterator[tuple[str, str | tuple]]:
         elif item.size > cfg.max_book_bytes:
             yield item.path, ("book_too_large", "", {"bytes": item.size})
         else:
-            with item.open() as f:
-                yield item.path, _read_book(f, cfg)
+            try:
+                with item.open() as f:
+                    book = _read_book(f, cfg)
+            except ARCHIVE_ERRORS as exc:  # the archive breaks inside this member
+                yield "tree", ("corrupt_archive", f"{type(exc).__name__}: {exc}", {"books_before": n - 1})
+                return
+            yield item.path, book
     if n == 0 and not path.lower().endswith(exts):
         yield "tree", ("empty_file", "", {"note": "no book files"})
 
 
 def _read_book(f, cfg: BooksConfig) -> str | tuple:
-    lines = []
-    for number, raw, whole in iter_lines(f, cfg.max_line_bytes):
-        if not whole:
-            return ("line_too_long", raw[:4096], {"line": number, "limit_bytes": cfg.max_line_bytes})
-        lines.append(raw)
-    data = b"\n".join(lines)
+    data = f.read(cfg.max_book_bytes + 1)  # the size was checked: this is at most one book
+    if len(data) > cfg.max_book_bytes:
+        return ("book_too_large", "", {"limit_bytes": cfg.max_book_bytes})
+    for number, line in enumerate(data.split(b"\n")):
+        if len(line) > cfg.max_line_bytes:
+            return ("line_too_long", line[:4096], {"line": number, "limit_bytes": cfg.max_line_bytes})
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig").replace("\r\n", "\n")
     except UnicodeDecodeError as exc:
         return ("invalid_utf8", data, {"error": str(exc)})
     text = strip_gutenberg(text).strip()

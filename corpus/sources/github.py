@@ -27,7 +27,7 @@ from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.code_files import LANGUAGES, language_of, line_stats, strip_license_header
 from corpus.sources.licenses import LICENSE_FILE, METADATA_FILES, is_permitted, repo_license
-from corpus.sources.trees import TreeError, common_root, decode_utf8, iter_tree, tree_name
+from corpus.sources.trees import ARCHIVE_ERRORS, TreeError, common_root, decode_utf8, iter_tree, tree_name
 
 _META_LIMIT = 256 << 10  # license and metadata files bigger than this are not license files
 
@@ -79,7 +79,11 @@ def read_github(shard: Shard, cfg: GithubConfig, batch_rows: int) -> Iterator[Re
         if reason:
             buf.reject(path, reason, "", meta=meta)
         else:
-            _add_file(buf, item, path, meta, seen_hashes, cfg)
+            try:
+                _add_file(buf, item, path, meta, seen_hashes, cfg)
+            except ARCHIVE_ERRORS as exc:  # the archive breaks inside this member
+                buf.reject(path, "corrupt_archive", f"{type(exc).__name__}: {exc}", meta=meta)
+                break
         if buf.full():
             yield buf.take()
     yield buf.take()
@@ -95,7 +99,10 @@ def _scan(path: str) -> tuple[str | None, dict[str, str]] | TreeError:
         paths.append(item.path)
         name = item.path.rsplit("/", 1)[-1]
         if item.path.count("/") <= 1 and (name in METADATA_FILES or LICENSE_FILE.match(name)):
-            data = item.read(_META_LIMIT)
+            try:
+                data = item.read(_META_LIMIT)
+            except ARCHIVE_ERRORS as exc:
+                return TreeError("corrupt_archive", f"{type(exc).__name__}: {exc}")
             text = decode_utf8(data)[0] if data is not None else None
             if text is not None:
                 candidates[item.path] = text

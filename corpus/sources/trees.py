@@ -116,16 +116,53 @@ def _iter_zip(path: str) -> Iterator[TreeFile | TreeError]:
 
 
 class _NoClose:
-    """A streamed tar member: closing it must not close the tar stream."""
+    """A streamed tar member with its own 1 MiB read buffer: closing it must not close the tar stream,
+    and tarfile's own readline on a stream reads in small pieces (minutes for a 100 MB line)."""
+
+    _CHUNK = 1 << 20
 
     def __init__(self, f):
         self.f = f
+        self.buf = b""
+        self.pos = 0
+        self.eof = False
+
+    def _fill(self) -> bool:
+        chunk = b"" if self.eof else self.f.read(self._CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
+        return True
 
     def read(self, n: int = -1) -> bytes:
-        return self.f.read(n)
+        out = [self.buf[self.pos:]]
+        self.buf, self.pos = b"", 0
+        have = len(out[0])
+        while n < 0 or have < n:
+            chunk = self.f.read(self._CHUNK if n < 0 else max(n - have, 0))
+            if not chunk:
+                break
+            out.append(chunk)
+            have += len(chunk)
+        data = b"".join(out)
+        if 0 <= n < len(data):
+            self.buf, self.pos = data[n:], 0
+            data = data[:n]
+        return data
 
-    def readline(self, n: int = -1) -> bytes:
-        return self.f.readline(n)
+    def readline(self, limit: int = -1) -> bytes:
+        while True:
+            i = self.buf.find(b"\n", self.pos)
+            if i >= 0 or (0 <= limit <= len(self.buf) - self.pos) or not self._fill():
+                break
+        end = i + 1 if i >= 0 else len(self.buf)
+        if limit >= 0:
+            end = min(end, self.pos + limit)
+        line = self.buf[self.pos:end]
+        self.pos = end
+        return line
 
     def __enter__(self):
         return self

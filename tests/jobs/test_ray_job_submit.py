@@ -5,8 +5,10 @@ import os
 import secrets
 import signal
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -35,25 +37,27 @@ def ray_head(tmp_path):
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
                PATH=BIN + os.pathsep + os.environ["PATH"])
     gcs, dash, agent, grpc, rtenv, metrics = free_ports(6)
+    temp_dir = tempfile.mkdtemp(prefix="rh-", dir="/tmp")  # Ray's unix sockets need a short path
     head = subprocess.Popen(
         [os.path.join(BIN, "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
          "--port", str(gcs), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
          "--dashboard-agent-listen-port", str(agent), "--dashboard-agent-grpc-port", str(grpc),
          "--runtime-env-agent-port", str(rtenv), "--metrics-export-port", str(metrics),
-         "--num-cpus", "2", "--disable-usage-stats", "--temp-dir", str(tmp_path / "ray")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+         "--num-cpus", "2", "--disable-usage-stats", "--temp-dir", temp_dir],
+        env=env, stdout=open(tmp_path / "head.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield env, f"http://127.0.0.1:{dash}", dash
+        yield env, f"http://127.0.0.1:{dash}", dash, tmp_path / "head.log"
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_demo_job_through_the_jobs_api(ray_head, tmp_path):
-    env, api, dash_port = ray_head
+    env, api, dash_port, head_log = ray_head
     out = tmp_path / "out"
     cmd = [os.path.join(BIN, "ray"), "job", "submit", "--address", api, "--working-dir", REPO, "--",
            "refinery", "build", "jobs/demo.yaml", "--address", "auto", "--output", str(out), "--no-progress"]
@@ -64,7 +68,7 @@ def test_demo_job_through_the_jobs_api(ray_head, tmp_path):
         if done.returncode == 0 or not starting or time.monotonic() > deadline:
             break
         time.sleep(5)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:] + head_log.read_text()[-3000:]
     assert "succeeded" in done.stdout + done.stderr
     stats = json.loads((out / "demo" / "stats.json").read_text())
     assert stats["exit_code"] == 0 and stats["phases"][0]["rows_kept"] == 62

@@ -1,0 +1,56 @@
+"""Optional check of candidate pairs: the true Jaccard similarity of their shingle sets.
+
+LSH candidates include pairs below the threshold (the S-curve's false positives); with `verify: true`
+the minhash_dedup phase links only pairs whose exact Jaccard reaches the threshold. Candidates are
+shuffled to the shard of their member document, so each verify worker reads its own shard's texts once
+and, for roots in other shards, only those shards' needed rows: memory stays per shard.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from corpus.dedup.components import EDGES, unique_pairs, write_both_ways
+from corpus.dedup.layout import ROW_MASK, ordinal_of, peak_rss_mb, priority_of, read_shard, shuffle_read
+from corpus.dedup.minhash import shingle
+from corpus.io.files import join
+
+
+class VerifyWorker:
+    """True Jaccard of the candidate pairs whose member lies in this shard: the member's shard is read
+    once, each other shard holding roots of its pairs once (only the rows needed are shingled). Pairs
+    with a reference-corpus root are kept unverified (the reference's texts are not at hand)."""
+
+    def __init__(self, cfg, phase_dir: str, partitions: int, shards: list):
+        self.cfg, self.phase_dir, self.n = cfg, phase_dir, partitions
+        self.by_ordinal = {s.ordinal: s for s in shards}
+
+    def _shingle_sets(self, item, rows: np.ndarray) -> dict[int, np.ndarray]:
+        wanted, out, row = set(rows.tolist()), {}, 0
+        for _, t in read_shard(item, ["text"], self.cfg.batch_rows):
+            local = [r - row for r in range(row, row + t.num_rows) if r in wanted]
+            if local:
+                sh = shingle(t.column("text").take(pa.array(local)), ngram=self.cfg.ngram, mode=self.cfg.mode)
+                for k, r in enumerate(local):
+                    out[row + r] = np.unique(sh.hashes[sh.offsets[k]:sh.offsets[k + 1]])
+            row += t.num_rows
+        return out
+
+    def run(self, item, attempt: int) -> dict:
+        t = shuffle_read(join(self.phase_dir, "buckets", "candidates"), item.ordinal, EDGES)
+        u, v = unique_pairs(t.column("u").to_numpy(), t.column("v").to_numpy())
+        same = (ordinal_of(u) == item.ordinal) & (priority_of(u) > 0)
+        mine = self._shingle_sets(item, np.concatenate([v, u[same]]) & ROW_MASK)
+        keep = priority_of(u) == 0
+        for r in np.unique(ordinal_of(u[~keep])):
+            sel = np.flatnonzero((ordinal_of(u) == r) & ~keep)
+            theirs = mine if r == item.ordinal else self._shingle_sets(self.by_ordinal[int(r)], u[sel] & ROW_MASK)
+            for i in sel:
+                a, b = theirs.get(int(u[i] & ROW_MASK)), mine.get(int(v[i] & ROW_MASK))
+                if a is not None and b is not None and len(a) and len(b):
+                    inter = len(np.intersect1d(a, b, assume_unique=True))
+                    keep[i] = inter / (len(a) + len(b) - inter) >= self.cfg.threshold
+        write_both_ways(join(self.phase_dir, "verify", "out"), item.key, u[keep], v[keep], self.n)
+        return {"key": item.key, "rows_in": len(u), "verified_edges": int(keep.sum()), "peak_rss_mb": peak_rss_mb()}
+

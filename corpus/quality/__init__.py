@@ -1,0 +1,1 @@
+"""Training and evaluation of the quality-side models: the quality classifier and the language-ID check."""

@@ -1,0 +1,158 @@
+"""The C4 cleaning rules (Raffel et al. 2020, section 2.2; TensorFlow Datasets `c4_utils.clean_page`).
+
+A scoring stage: it adds `c4_drop_reason_v1` (the rule that drops the document, null when it is kept),
+`c4_kept_line_frac_v1` (fraction of non-empty lines C4 keeps) and `c4_sentences_v1` (sentences in the
+kept lines). Drop with `{column: c4_drop_reason_v1, op: not_null, reason_from_column: true}`. A scoring
+stage never rewrites text: the `c4_lines` transform (corpus/stages/c4_lines.py), placed after the select
+step, deletes the lines C4 removes from the pages that stay.
+
+Rules, in the order TFDS applies them to each whitespace-trimmed line (Wikipedia-style citations such
+as "[1]" or "[citation needed]" are ignored when looking at the line's end):
+1. a line with a word longer than 1000 characters is removed;
+2. a line must end with terminal punctuation (. ? ! or a closing quote) and not with an ellipsis;
+3. a line needs at least 3 words (min_words_per_line);
+4. a kept line containing "lorem ipsum" drops the page (c4_lorem_ipsum);
+5. a line containing "javascript" is removed;
+6. a kept line containing "{" drops the page (c4_curly_bracket);
+7. a line containing a policy phrase ("terms of use", "privacy policy", "cookie policy", "uses cookies",
+   "use of cookies", "use cookies") is removed;
+8. a page whose kept lines hold fewer than 5 sentences is dropped (c4_too_few_sentences; the paper:
+   "We discarded any page with fewer than 5 sentences"). When no line at all is kept, the reason names
+   the line rule that removed most lines (c4_too_long_word, c4_no_terminal_punct, c4_too_few_words,
+   c4_javascript, c4_policy), so every rule can be seen in the drop counts.
+Sentences are counted with a punctuation regex, not NLTK's Punkt as in TFDS: terminal punctuation
+followed by whitespace or the end of the line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpus.config import setting
+from corpus.stages.base import StageSpec, fixed
+from corpus.stages.segments import Segments, first_reason, safe_ratio, split_lines
+
+COLUMNS = ("c4_drop_reason_v1", "c4_kept_line_frac_v1", "c4_sentences_v1")
+_SENTENCE_END = r"[.!?]+[\"'”’)\]]*(\s|$)"
+_CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class C4RulesConfig:
+    min_words_per_line: int = setting(3, doc="lines with fewer words are removed", unit="words", ge=0)
+    max_word_length: int = setting(1000, doc="lines with a longer word are removed", unit="characters",
+                                   ge=1)
+    min_sentences: int = setting(5, doc="pages with fewer sentences in kept lines are dropped",
+                                 unit="sentences", ge=0)
+    end_marks: tuple[str, ...] = setting((".", "?", "!", '"'), doc="a kept line ends with one of these")
+    policy_phrases: tuple[str, ...] = setting(
+        ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"),
+        doc="lines containing one of these (lowercased) are removed")
+    drop_lorem_ipsum: bool = setting(True, doc="drop pages with 'lorem ipsum' placeholder text")
+    drop_curly_bracket: bool = setting(True, doc="drop pages with '{' in a kept line (code, not prose)")
+
+
+def _any_substring(arr: pa.Array, phrases: tuple[str, ...]) -> np.ndarray:
+    mask = np.zeros(len(arr), dtype=bool)
+    for phrase in phrases:
+        mask |= np.asarray(pc.match_substring(arr, phrase))
+    return mask
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LineVerdicts:
+    """Per line of a batch (flat, in document order): which C4 rule removed it, or kept."""
+
+    seg: Segments
+    nonempty: np.ndarray
+    too_long: np.ndarray
+    no_punct: np.ndarray
+    few_words: np.ndarray
+    lorem: np.ndarray
+    javascript: np.ndarray
+    curly: np.ndarray
+    policy: np.ndarray
+    kept: np.ndarray
+    sentences: np.ndarray
+    """float64: sentences counted in each line."""
+
+
+def judge_lines(text, cfg: C4RulesConfig) -> LineVerdicts:
+    seg = split_lines(text)
+    line = pc.utf8_trim_whitespace(seg.items)
+    nonempty = np.asarray(pc.greater(pc.utf8_length(line), 0))
+    # Longest word of a line: only lines longer than the limit can hold one, so few are split.
+    long_word = np.asarray(pc.greater(pc.utf8_length(line), cfg.max_word_length))
+    for i in np.flatnonzero(long_word):
+        long_word[i] = max(map(len, line[int(i)].as_py().split()), default=0) > cfg.max_word_length
+    bare = pc.utf8_trim_whitespace(pc.replace_substring_regex(line, _CITATION, ""))
+    ends = np.zeros(len(line), dtype=bool)
+    for mark in cfg.end_marks:
+        ends |= np.asarray(pc.ends_with(bare, mark))
+    ends &= ~(np.asarray(pc.ends_with(bare, "...")) | np.asarray(pc.ends_with(bare, "…")))
+    words = np.asarray(pc.list_value_length(pc.utf8_split_whitespace(line)))
+    lower = pc.utf8_lower(line)
+
+    too_long = nonempty & long_word
+    no_punct = nonempty & ~too_long & ~ends
+    few_words = nonempty & ~too_long & ends & (words < cfg.min_words_per_line)
+    alive = nonempty & ~too_long & ~no_punct & ~few_words
+    lorem = alive & np.asarray(pc.match_substring(lower, "lorem ipsum")) & cfg.drop_lorem_ipsum
+    alive &= ~lorem
+    javascript = alive & np.asarray(pc.match_substring(lower, "javascript"))
+    alive &= ~javascript
+    curly = alive & np.asarray(pc.match_substring(line, "{")) & cfg.drop_curly_bracket
+    alive &= ~curly
+    policy = alive & _any_substring(lower, cfg.policy_phrases)
+    kept = alive & ~policy
+    sentences = np.asarray(pc.fill_null(pc.count_substring_regex(bare, _SENTENCE_END), 0), dtype=np.float64)
+    return LineVerdicts(seg, nonempty, too_long, no_punct, few_words, lorem, javascript, curly, policy, kept,
+                        sentences)
+
+
+def score_c4_rules(batch: pa.Table, cfg: C4RulesConfig) -> pa.Table:
+    n = batch.num_rows
+    v = judge_lines(batch.column("text"), cfg)
+    seg, lorem, curly, kept, nonempty = v.seg, v.lorem, v.curly, v.kept, v.nonempty
+    # C4 stops at the first lorem-ipsum or curly-bracket line: its kind names the page's reason.
+    stop = np.flatnonzero(lorem | curly)
+    first_doc, first_at = np.unique(seg.doc[stop], return_index=True)
+    stop_lorem = np.zeros(n, dtype=bool)
+    stop_lorem[first_doc] = lorem[stop[first_at]]
+    stop_any = np.zeros(n, dtype=bool)
+    stop_any[first_doc] = True
+
+    n_sentences = seg.per_doc(np.where(kept, v.sentences, 0.0))
+    n_kept = seg.per_doc(kept)
+    removed = np.stack([seg.per_doc(m) for m in (v.too_long, v.no_punct, v.few_words, v.javascript, v.policy)])
+    dominant = np.argmax(removed, axis=0)
+    none_kept = (n_kept == 0) & ~stop_any & (removed.sum(axis=0) > 0)
+    too_few = n_sentences < cfg.min_sentences
+    reasons = [
+        ("c4_lorem_ipsum", stop_any & stop_lorem),
+        ("c4_curly_bracket", stop_any & ~stop_lorem),
+        ("c4_too_long_word", none_kept & too_few & (dominant == 0)),
+        ("c4_no_terminal_punct", none_kept & too_few & (dominant == 1)),
+        ("c4_too_few_words", none_kept & too_few & (dominant == 2)),
+        ("c4_javascript", none_kept & too_few & (dominant == 3)),
+        ("c4_policy", none_kept & too_few & (dominant == 4)),
+        ("c4_too_few_sentences", too_few),
+    ]
+    batch = batch.append_column(pa.field(COLUMNS[0], pa.string()), first_reason(reasons, n))
+    kept_frac = safe_ratio(n_kept, seg.per_doc(nonempty))
+    batch = batch.append_column(pa.field(COLUMNS[1], pa.float64()), pa.array(kept_frac, pa.float64()))
+    return batch.append_column(pa.field(COLUMNS[2], pa.int64()), pa.array(n_sentences.astype(np.int64)))
+
+
+SPEC = StageSpec(
+    name="c4_rules",
+    config=C4RulesConfig,
+    kind="score",
+    build=lambda cfg, _ctx: lambda batch: score_c4_rules(batch, cfg),
+    reads=fixed("text"),
+    writes=fixed(*COLUMNS),
+)

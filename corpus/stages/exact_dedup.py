@@ -1,0 +1,27 @@
+"""Marks exact duplicates found by an `exact_dedup` phase: adds `exact_cluster_v1` (the survivor's node
+key) and `exact_duplicate_v1`. The job's `select` drops them:
+`{column: exact_duplicate_v1, op: "==", value: true, reason: exact_duplicate}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from corpus.config import setting
+from corpus.stages.base import StageSpec, fixed
+from corpus.stages.minhash_dedup import ResultsMarker
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ExactMarkConfig:
+    index_phase: str = setting(doc="name of the exact_dedup phase of this job whose results to join")
+
+
+SPEC = StageSpec(
+    name="exact_dedup",
+    config=ExactMarkConfig,
+    kind="score",
+    build=lambda cfg, ctx: ResultsMarker(cfg.index_phase, ctx, "exact_cluster_v1", "exact_duplicate_v1"),
+    reads=fixed("id"),
+    writes=fixed("exact_cluster_v1", "exact_duplicate_v1"),
+)

@@ -1,0 +1,172 @@
+"""Gopher's repetition filters (Rae et al. 2021, appendix A.1.1 and Table A1), vectorized over a batch.
+
+A scoring stage: it adds `gopher_repetition_reason_v1`, the first rule the document fails (null when it
+passes all). Drop with `{column: gopher_repetition_reason_v1, op: not_null, reason_from_column: true}`.
+
+Published defaults (Table A1), in the order checked:
+- duplicate lines: <= 30% of lines, <= 20% of characters (a line is a duplicate when it occurred before
+  in the document; characters counted over the duplicate occurrences);
+- duplicate paragraphs (split on two or more newlines): <= 30% of paragraphs, <= 20% of characters;
+- top n-gram: the most frequent word 2-, 3-, 4-gram (occurring more than once) covers <= 20%, 18%, 16%
+  of the characters (its characters times its count);
+- duplicate n-grams: words inside any occurrence of a 5..10-gram that occurs more than once cover
+  <= 15%, 14%, 13%, 12%, 11%, 10% of the characters ("fraction of characters contained within all
+  duplicate n-grams"; overlapping n-grams count each character once).
+Characters of n-grams are the characters of their words, whitespace excluded.
+
+How: every word of the batch gets an integer id (Arrow dictionary encoding); an n-gram starting at word
+i is the 64-bit polynomial hash of n ids, salted with its document, so one `np.unique` over the batch
+counts every n-gram of every document at once. A hash collision (~N^2 / 2^64 for N n-grams) can only
+merge two different n-grams; at 1e6 n-grams per batch that is ~3e-8.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpus.config import setting
+from corpus.stages.base import StageSpec, fixed
+from corpus.stages.segments import Segments, first_reason, safe_ratio, split_lines, split_words
+
+COLUMNS = ("gopher_repetition_reason_v1",)
+_P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier: the hash is a bijection of the last id
+_DOC_SALT = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class GopherRepetitionConfig:
+    dup_line_frac: float = setting(0.30, doc="max fraction of duplicate lines", unit="fraction", ge=0, le=1)
+    dup_line_char_frac: float = setting(0.20, doc="max fraction of characters in duplicate lines",
+                                        unit="fraction", ge=0, le=1)
+    dup_para_frac: float = setting(0.30, doc="max fraction of duplicate paragraphs", unit="fraction",
+                                   ge=0, le=1)
+    dup_para_char_frac: float = setting(0.20, doc="max fraction of characters in duplicate paragraphs",
+                                        unit="fraction", ge=0, le=1)
+    top_ngram_char_frac: dict[int, float] | None = setting(
+        None, doc="n -> max character fraction of the most frequent n-gram; null = {2: 0.20, 3: 0.18, 4: 0.16}")
+    dup_ngram_char_frac: dict[int, float] | None = setting(
+        None, doc="n -> max character fraction in duplicate n-grams; null = {5: 0.15, ..., 10: 0.10}")
+
+    def __post_init__(self) -> None:
+        if self.top_ngram_char_frac is None:
+            object.__setattr__(self, "top_ngram_char_frac", {2: 0.20, 3: 0.18, 4: 0.16})
+        if self.dup_ngram_char_frac is None:
+            object.__setattr__(self, "dup_ngram_char_frac",
+                               {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+        for n in (*self.top_ngram_char_frac, *self.dup_ngram_char_frac):
+            if not 1 <= n <= 64:
+                raise ValueError(f"n-gram size {n} out of range. Fix: use 1..64.")
+
+
+def _duplicates(seg: Segments, keep: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per document: (count, characters) of kept items equal to an earlier kept item of the document."""
+    idx = np.flatnonzero(keep)
+    if not len(idx):
+        return np.zeros(seg.n_docs), np.zeros(seg.n_docs)
+    ids = np.asarray(pc.dictionary_encode(seg.items.take(pa.array(idx))).indices, dtype=np.int64)
+    key = seg.doc[idx] * (int(ids.max()) + 1) + ids
+    _, first = np.unique(key, return_index=True)
+    dup = np.ones(len(idx), dtype=bool)
+    dup[first] = False  # np.unique's index is the first occurrence
+    return seg.per_doc(_scatter(idx[dup], len(seg.doc))), seg.per_doc(_scatter(idx[dup], len(seg.doc), lengths))
+
+
+def _scatter(idx: np.ndarray, size: int, values: np.ndarray | None = None) -> np.ndarray:
+    out = np.zeros(size)
+    out[idx] = 1.0 if values is None else values[idx]
+    return out
+
+
+def _line_rules(text, n_docs: int, pattern: str) -> tuple[np.ndarray, np.ndarray]:
+    seg = split_lines(text, pattern)
+    stripped = pc.utf8_trim_whitespace(seg.items)
+    seg = Segments(items=stripped, doc=seg.doc, offsets=seg.offsets, n_docs=n_docs)
+    lengths = np.asarray(pc.utf8_length(stripped), dtype=np.float64)
+    keep = lengths > 0
+    n_items = seg.per_doc(keep.astype(np.float64))
+    chars = seg.per_doc(lengths)
+    dup_n, dup_chars = _duplicates(seg, keep, lengths)
+    return safe_ratio(dup_n, n_items), safe_ratio(dup_chars, chars)
+
+
+def score_gopher_repetition(batch: pa.Table, cfg: GopherRepetitionConfig) -> pa.Table:
+    text = batch.column("text")
+    n_docs = batch.num_rows
+    line_frac, line_chars = _line_rules(text, n_docs, "\n")
+    para_frac, para_chars = _line_rules(text, n_docs, r"\n{2,}")
+
+    words = split_words(text)
+    wlen = np.asarray(pc.utf8_length(words.items), dtype=np.int64)
+    total = words.per_doc(wlen.astype(np.float64))
+    cum = np.concatenate(([0], np.cumsum(wlen)))
+    pos = np.arange(len(wlen), dtype=np.int64) - words.offsets[words.doc]  # position in its document
+    doc_len = words.counts[words.doc]
+    ids = np.asarray(pc.dictionary_encode(words.items).indices, dtype=np.uint64) if len(wlen) else \
+        np.zeros(0, np.uint64)
+    h = (ids + np.uint64(1)) ^ (words.doc.astype(np.uint64) * _DOC_SALT)
+    reasons: list[tuple[str, np.ndarray]] = [
+        ("gopher_dup_line_frac", line_frac > cfg.dup_line_frac),
+        ("gopher_dup_line_char_frac", line_chars > cfg.dup_line_char_frac),
+        ("gopher_dup_para_frac", para_frac > cfg.dup_para_frac),
+        ("gopher_dup_para_char_frac", para_chars > cfg.dup_para_char_frac),
+    ]
+    limits = {**{n: ("top", f) for n, f in cfg.top_ngram_char_frac.items()},
+              **{n: ("dup", f) for n, f in cfg.dup_ngram_char_frac.items()}}
+    ngram_reasons = {}
+    with np.errstate(over="ignore"):  # the hash wraps mod 2^64 by design
+        for n in range(1, max(limits, default=0) + 1):
+            if n > 1:
+                h = h[:-1] * _P + ids[n - 1:]
+            if n not in limits:
+                continue
+            starts = np.flatnonzero(pos[:len(h)] + n <= doc_len[:len(h)])
+            kind, limit = limits[n]
+            frac = (_top_ngram(h[starts], starts, words, cum, n) if kind == "top"
+                    else _dup_ngram(h[starts], starts, words, wlen, n))
+            ngram_reasons[n] = (f"gopher_{kind}_{n}gram", safe_ratio(frac, total) > limit)
+    reasons += [ngram_reasons[n] for n in sorted(ngram_reasons)]
+    return batch.append_column(pa.field(COLUMNS[0], pa.string()), first_reason(reasons, n_docs))
+
+
+def _top_ngram(h, starts, words: Segments, cum, n) -> np.ndarray:
+    """Per document: characters of the most frequent n-gram times its count (0 if none repeats)."""
+    out = np.zeros(words.n_docs)
+    if not len(starts):
+        return out
+    _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
+    count = counts[inverse]
+    chars = cum[starts + n] - cum[starts]
+    # Most frequent first, ties broken by the longer n-gram; one key per occurrence, max per document.
+    key = count.astype(np.int64) * (1 << 40) + chars
+    doc = words.doc[starts]
+    best = np.full(words.n_docs, -1, dtype=np.int64)
+    np.maximum.at(best, doc, key)
+    c, ch = best >> 40, best & ((1 << 40) - 1)
+    hit = c > 1
+    out[hit] = (c * ch)[hit]
+    return out
+
+
+def _dup_ngram(h, starts, words: Segments, wlen, n) -> np.ndarray:
+    """Per document: characters of the words covered by some occurrence of a repeated n-gram."""
+    if not len(starts):
+        return np.zeros(words.n_docs)
+    _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
+    dup = starts[counts[inverse] > 1]
+    size = len(wlen) + 1
+    cover = np.cumsum(np.bincount(dup, minlength=size) - np.bincount(dup + n, minlength=size))[:-1] > 0
+    return words.per_doc(np.where(cover, wlen, 0).astype(np.float64))
+
+
+SPEC = StageSpec(
+    name="gopher_repetition",
+    config=GopherRepetitionConfig,
+    kind="score",
+    build=lambda cfg, _ctx: lambda batch: score_gopher_repetition(batch, cfg),
+    reads=fixed("text"),
+    writes=fixed(*COLUMNS),
+)

@@ -1,0 +1,108 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("megatron.core")
+
+from schemas.mixture import make_mixture_weights  # noqa: E402
+from training.blend_check import check_blend  # noqa: E402
+from training.megatron_export import export_part, merge_shards, read_counts, token_dtype  # noqa: E402
+from training.tokenizer import load_tokenizer  # noqa: E402
+
+from conftest import LAYOUT  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tiny_tokenizer, tmp_path_factory):
+    """Each part exported alone, then merged per domain; a manifest like the exporter's."""
+    run, _ = tiny_run
+    tok = load_tokenizer(tiny_tokenizer)
+    out = str(tmp_path_factory.mktemp("export"))
+    data = os.path.join(run, "00-clean-abc", "data")
+    domains, shards = {}, {}
+    for domain, parts in LAYOUT.items():
+        prefixes = []
+        for part, _ in parts:
+            prefix = os.path.join(out, "shards", domain, part)
+            counts = export_part(os.path.join(data, f"domain={domain}", f"part-{part}.parquet"), tok.tokenizer,
+                                 tok.eod_id, tok.vocab_size, prefix)
+            shards[(domain, part)] = counts
+            prefixes.append(prefix)
+        merge_shards(prefixes, os.path.join(out, f"{domain}_text_document"), tok.vocab_size)
+        domains[domain] = {"prefix": f"{domain}_text_document",
+                           **read_counts(os.path.join(out, f"{domain}_text_document"))}
+    manifest = {"tokenizer": tok.config, "domains": domains}
+    return out, tok, manifest, shards
+
+
+def test_dtype_follows_megatron_core():
+    assert token_dtype(1000) is np.uint16
+    assert token_dtype(65_499) is np.uint16
+    assert token_dtype(65_500) is np.int32  # megatron-core's DType.optimal_dtype threshold
+    assert token_dtype(128_256) is np.int32
+
+
+def test_round_trip_one_eod_per_document(exported, tiny_run):
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    out, tok, manifest, _ = exported
+    _, texts_by_domain = tiny_run
+    for domain, texts in texts_by_domain.items():
+        ds = IndexedDataset(os.path.join(out, manifest["domains"][domain]["prefix"]))
+        assert ds.index.dtype is np.uint16
+        assert len(ds.document_indices) - 1 == len(ds) == len(texts)
+        for i, text in enumerate(texts):
+            ids = ds[i]
+            assert ids[-1] == tok.eod_id and int(np.sum(ids == tok.eod_id)) == 1
+            assert tok.tokenizer.decode(ids[:-1].tolist(), skip_special_tokens=False) == text
+
+
+def test_part_counts_equal_read_back_and_merge_sums_them(exported, tiny_run):
+    out, tok, manifest, shards = exported
+    _, texts_by_domain = tiny_run
+    for (domain, part), counts in shards.items():
+        back = read_counts(os.path.join(out, "shards", domain, part))
+        assert (back["documents"], back["tokens"]) == (counts["documents"], counts["tokens"])
+    for domain, v in manifest["domains"].items():
+        assert v["documents"] == len(texts_by_domain[domain])
+        assert v["tokens"] == sum(c["tokens"] for (d, _), c in shards.items() if d == domain)
+    assert shards[("books", "00001")]["empty_texts"] == 1
+
+
+def test_export_is_deterministic(exported, tiny_run, tmp_path):
+    out, tok, _, _ = exported
+    run, _ = tiny_run
+    src = os.path.join(run, "00-clean-abc", "data", "domain=books", "part-00000.parquet")
+    export_part(src, tok.tokenizer, tok.eod_id, tok.vocab_size, str(tmp_path / "again"))
+    for ext in (".bin", ".idx"):
+        with open(tmp_path / f"again{ext}", "rb") as a, open(os.path.join(out, "shards", "books", f"00000{ext}"), "rb") as b:
+            assert a.read() == b.read()
+    assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
+
+
+@pytest.mark.parametrize("weights", [{"books": 0.5, "wikipedia": 0.3, "arxiv": 0.2},
+                                     {"books": 0.9, "wikipedia": 0.05, "arxiv": 0.05}])
+def test_blend_realizes_the_mixture_weights(exported, weights, tmp_path):
+    out, _, manifest, _ = exported
+    mixture = make_mixture_weights(weights, method="manual", inputs=["test"], date="2026-11-28")
+    report = check_blend(out, manifest, mixture.weights, num_samples=5000, seq_length=64, tolerance=0.005)
+    assert report["ok"], json.dumps(report, indent=2)
+    assert report["samples"] >= 5000
+    for d, w in weights.items():
+        assert abs(report["realized"][d] - w) <= 0.005
+        assert report["opened"][d]["documents"] == manifest["domains"][d]["documents"]
+
+
+def test_blend_check_fails_when_weights_do_not_match(exported):
+    out, _, manifest, _ = exported
+    report = check_blend(out, manifest, {"books": 0.5, "wikipedia": 0.5}, num_samples=2000, seq_length=64,
+                         tolerance=0.005)
+    assert report["ok"]
+    # A report measured against other weights than those used for the blend must fail the tolerance.
+    skewed = {"books": 0.7, "wikipedia": 0.3}
+    errors = [abs(report["realized"][d] - skewed[d]) for d in skewed]
+    assert max(errors) > 0.005
+    with pytest.raises(ValueError, match="no exported data"):
+        check_blend(out, manifest, {"books": 0.5, "github": 0.5})

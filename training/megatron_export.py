@@ -1,0 +1,132 @@
+"""Corpus Parquet -> Megatron indexed datasets (`.bin` + `.idx`), written by megatron-core's own builder.
+
+One Parquet part file becomes one shard dataset: each document is one sequence of its token ids
+followed by exactly one EOD, and one Megatron document. Documents keep file order, so a rerun gives
+the same bytes. Shards of a domain are then concatenated, in sorted shard order, into
+`<domain>_text_document.{bin,idx}` with `IndexedDatasetBuilder.add_index`.
+
+The token dtype is megatron-core's `DType.optimal_dtype(vocab_size)`: uint16 below 65500 ids, else int32
+(megatron-core's choice for large vocabularies; ids up to 2**31 - 1).
+Files are written under temporary names, fsynced and renamed, so a reader never sees half a dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import uuid
+from typing import Any, Iterator
+
+import numpy as np
+
+
+def _megatron():
+    try:
+        from megatron.core.datasets import indexed_dataset
+    except ImportError as exc:
+        raise ImportError("the Megatron export needs megatron-core and torch: "
+                          "pip install -c constraints.txt megatron-core==0.16.1 torch") from exc
+    return indexed_dataset
+
+
+def token_dtype(vocab_size: int) -> type[np.number]:
+    """megatron-core's own choice: numpy.uint16 when every id fits below 65500, else numpy.int32."""
+    return _megatron().DType.optimal_dtype(vocab_size)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ExportConfig:
+    batch_rows: int = 1000
+    """Documents tokenized per `encode_batch` call."""
+
+
+def _iter_texts(parquet_path: str, batch_rows: int) -> Iterator[list[str | None]]:
+    import fsspec
+    import pyarrow.parquet as pq
+
+    with fsspec.open(parquet_path, "rb") as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=["text"]):
+            yield batch.column(0).to_pylist()
+
+
+def export_part(parquet_path: str, tokenizer: Any, eod_id: int, vocab_size: int, out_prefix: str,
+                cfg: ExportConfig = ExportConfig()) -> dict[str, Any]:
+    """Tokenize one Parquet file into `<out_prefix>.{bin,idx}`; returns its counts.
+
+    A null text is exported as an empty document (just EOD) and counted in `null_texts`, so document
+    counts always equal Parquet row counts.
+    """
+    import torch
+
+    indexed = _megatron()
+    dtype = token_dtype(vocab_size)
+    os.makedirs(os.path.dirname(out_prefix) or ".", exist_ok=True)
+    tag = uuid.uuid4().hex
+    tmp_bin, tmp_idx = f"{out_prefix}.bin.tmp-{tag}", f"{out_prefix}.idx.tmp-{tag}"
+    counts = {"documents": 0, "tokens": 0, "text_bytes": 0, "null_texts": 0, "empty_texts": 0}
+    started = time.perf_counter()
+    builder = indexed.IndexedDatasetBuilder(tmp_bin, dtype=dtype)
+    try:
+        eod = np.array([eod_id], dtype=dtype)
+        for texts in _iter_texts(parquet_path, cfg.batch_rows):
+            counts["null_texts"] += sum(t is None for t in texts)
+            texts = [t if t is not None else "" for t in texts]
+            counts["empty_texts"] += sum(not t for t in texts)
+            counts["text_bytes"] += sum(len(t.encode("utf-8")) for t in texts)
+            for enc in tokenizer.encode_batch(texts, add_special_tokens=False):
+                ids = np.concatenate([np.asarray(enc.ids, dtype=dtype), eod])
+                builder.add_item(torch.from_numpy(ids))
+                builder.end_document()
+                counts["documents"] += 1
+                counts["tokens"] += int(ids.size)
+        builder.finalize(tmp_idx)
+    except BaseException:
+        builder.data_file.close()
+        for p in (tmp_bin, tmp_idx):
+            if os.path.exists(p):
+                os.remove(p)
+        raise
+    _publish(tmp_bin, f"{out_prefix}.bin")
+    _publish(tmp_idx, f"{out_prefix}.idx")
+    counts["seconds"] = round(time.perf_counter() - started, 6)
+    return counts
+
+
+def merge_shards(shard_prefixes: list[str], out_prefix: str, vocab_size: int) -> None:
+    """Concatenate shard datasets, in the given order, into `<out_prefix>.{bin,idx}`."""
+    indexed = _megatron()
+    tag = uuid.uuid4().hex
+    tmp_bin, tmp_idx = f"{out_prefix}.bin.tmp-{tag}", f"{out_prefix}.idx.tmp-{tag}"
+    builder = indexed.IndexedDatasetBuilder(tmp_bin, dtype=token_dtype(vocab_size))
+    try:
+        for prefix in shard_prefixes:
+            builder.add_index(prefix)
+        builder.finalize(tmp_idx)
+    except BaseException:
+        builder.data_file.close()
+        for p in (tmp_bin, tmp_idx):
+            if os.path.exists(p):
+                os.remove(p)
+        raise
+    _publish(tmp_bin, f"{out_prefix}.bin")
+    _publish(tmp_idx, f"{out_prefix}.idx")
+
+
+def read_counts(prefix: str) -> dict[str, int]:
+    """Documents and tokens of a dataset as megatron-core's IndexedDataset reads them back."""
+    dataset = _megatron().IndexedDataset(prefix)
+    return {"documents": int(len(dataset.document_indices) - 1),
+            "tokens": int(np.sum(dataset.sequence_lengths, dtype=np.int64)),
+            "sequences": int(len(dataset))}
+
+
+def _publish(tmp: str, final: str) -> None:
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    fd = os.open(os.path.dirname(os.path.abspath(final)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
