@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	sh corpus/lm/build_kenlm.sh .venv/bin          # KenLM's lmplz and build_binary, from the kenlm sdist
 	touch $(STAMP)
 
 clean:

@@ -85,7 +85,7 @@ def default_out(run_dir: str, tokenizer_sha: str) -> str:
 
 
 def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None, workers: int = 2,
-                    max_retries: int = 2, batch_rows: int = 1000, progress: bool = True) -> dict[str, Any]:
+                    max_retries: int = 2, batch_rows: int = 10_000, progress: bool = True) -> dict[str, Any]:
     """Export (or resume exporting) a run; returns the manifest. Quarantined shards raise RuntimeError."""
     import ray
 

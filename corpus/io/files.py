@@ -29,8 +29,9 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/")] + [p.strip("/") for p in parts])
 
 
-def expand_paths(patterns: list[str]) -> list[str]:
-    """Sorted, de-duplicated files matching the glob patterns (folders are walked)."""
+def expand_paths(patterns: list[str], walk_folders: bool = True) -> list[str]:
+    """Sorted, de-duplicated paths matching the glob patterns: files, and folders walked into their
+    files unless `walk_folders` is False (then a matched folder is returned as itself)."""
     found: set[str] = set()
     for pattern in patterns:
         fs, _ = filesystem(pattern)
@@ -38,7 +39,7 @@ def expand_paths(patterns: list[str]) -> list[str]:
         prefix = "" if is_local(fs) else f"{protocol}://"
         for p in fs.glob(pattern) if any(c in pattern for c in "*?[") else [pattern]:
             if fs.isdir(p):
-                found.update(prefix + f for f in fs.find(p))
+                found.update(prefix + f for f in fs.find(p)) if walk_folders else found.add(prefix + p.rstrip("/"))
             elif fs.exists(p):
                 found.add(prefix + p)
     return sorted(found)

@@ -78,14 +78,6 @@ class LanguageModel:
     def pieces(self, lines: list[str]) -> list[list[str]]:
         return self.sp.encode(lines, out_type=str) if lines else []
 
-    def score_lines(self, lines: list[str]) -> tuple[float, int]:
-        """(sum of log10 probabilities, number of tokens incl. one </s> per line) of normalized lines."""
-        log10_sum, n_tokens = 0.0, 0
-        for pieces in self.pieces(lines):
-            log10_sum += self.lm.score(" ".join(pieces), bos=True, eos=True)
-            n_tokens += len(pieces) + 1
-        return log10_sum, n_tokens
-
     def score_texts(self, texts: list[str | None], per_line: bool = True) -> list[float | None]:
         """Document perplexities; None for a null text or one with no non-blank line."""
         # All lines of the batch go to SentencePiece in one call; KenLM then scores line by line.

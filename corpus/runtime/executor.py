@@ -124,11 +124,11 @@ def list_source_shards(job: JobSpec) -> list[Shard]:
     n = 0
     for index, spec in enumerate(job.inputs):
         patterns = [p if "://" in p or os.path.isabs(p) else os.path.join(job.base_dir, p) for p in spec.paths]
-        paths = expand_paths(patterns)
+        source = SOURCES[spec.source]
+        paths = expand_paths(patterns, walk_folders=not source.folder_shards)
         if not paths:
             raise FileNotFoundError(f"inputs[{index}]: no file matches {list(spec.paths)} (read from "
                                     f"{job.base_dir}). Fix: check the paths, or run `refinery samples fetch`.")
-        source = SOURCES[spec.source]
         cfg = None
         if source.split:
             from corpus.config import config_from_dict
@@ -136,8 +136,9 @@ def list_source_shards(job: JobSpec) -> list[Shard]:
         for path in paths:
             fs, p = filesystem(path)
             rel = os.path.relpath(p, job.base_dir) if is_local(fs) else path
+            size = sum(fs.sizes(fs.find(p))) if fs.isdir(p) else fs.size(p)
             shard = Shard(key=f"{n:05d}", source=spec.source, path=path, relpath=rel.replace(os.sep, "/"),
-                          domain=spec.domain, size=fs.size(p), input_index=index)
+                          domain=spec.domain, size=size, input_index=index)
             shards += source.split(shard, cfg) if source.split else [shard]
             n += 1
     return shards

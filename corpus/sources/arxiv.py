@@ -141,4 +141,4 @@ def _paper(buf: DocumentBuffer, name: str, data: bytes, load: Callable[[str], st
     buf.add(name, body, meta=meta)
 
 
-SPEC = SourceSpec(name="arxiv", config=ArxivConfig, read=read_arxiv)
+SPEC = SourceSpec(name="arxiv", config=ArxivConfig, read=read_arxiv, folder_shards=True)

@@ -60,6 +60,9 @@ class SourceSpec:
     """read(shard, cfg, batch_rows) streams the shard with bounded memory."""
     split: Callable[[Shard, Any], list[Shard]] | None = None
     """Optional: split one file's shard into several (row-group ranges)."""
+    folder_shards: bool = False
+    """A folder matched by the input paths is one shard (a repository, a LaTeX project, a set of books),
+    not walked into one shard per file."""
 
 
 def document_id(source: str, relpath: str, offset: int | str) -> str:

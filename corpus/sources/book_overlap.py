@@ -26,7 +26,6 @@ import zlib
 import numpy as np
 
 _WORD = re.compile(r"\w+")
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,7 +53,8 @@ def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
         words = words + [""] * (n - len(words)) if words else []
     if not words:
         return np.zeros(0, np.uint64)
-    w = np.fromiter((zlib.crc32(x.encode()) for x in words), np.uint64, len(words))  # (n_words,)
+    vocab = {x: zlib.crc32(x.encode()) for x in set(words)}  # hash each distinct word once
+    w = np.fromiter(map(vocab.__getitem__, words), np.uint64, len(words))  # (n_words,)
     h = np.zeros(len(words) - n + 1, np.uint64)  # (n_shingles,)
     with np.errstate(over="ignore"):
         for j in range(n):  # polynomial hash of the n words, wrapping mod 2**64
@@ -88,6 +88,14 @@ def containment(a: BookSketch, b: BookSketch, k: int = 4096) -> float:
     return float(min(1.0, jaccard * (a.n_shingles + b.n_shingles) / ((1 + jaccard) * a.n_shingles)))
 
 
+_QUICK_K = 256
+
+
+def _head(s: BookSketch, k: int) -> BookSketch:
+    """The bottom-k sketch of the same book for a smaller k (its k smallest hashes)."""
+    return BookSketch(s.key, s.n_shingles, s.hashes[:k])
+
+
 def near_duplicate_books(sketches: list[BookSketch], threshold: float = 0.9,
                          k: int = 4096) -> dict[str, tuple[str, float]]:
     """{dropped key: (kept key it overlaps, containment)} for books over `threshold` inside another.
@@ -98,8 +106,11 @@ def near_duplicate_books(sketches: list[BookSketch], threshold: float = 0.9,
     order = sorted(sketches, key=lambda s: (-s.n_shingles, s.key))
     kept: list[BookSketch] = []
     dropped: dict[str, tuple[str, float]] = {}
+    quick = min(k, _QUICK_K)
     for book in order:
-        best = max(((containment(book, other, k), other.key) for other in kept), default=(0.0, ""))
+        # A 256-hash estimate (sd about 0.03) screens the pairs; only near ones get the full k.
+        near = [o for o in kept if containment(_head(book, quick), _head(o, quick), quick) > threshold - 0.15]
+        best = max(((containment(book, other, k), other.key) for other in near), default=(0.0, ""))
         if best[0] > threshold:
             dropped[book.key] = (best[1], round(best[0], 4))
         else:

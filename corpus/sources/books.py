@@ -24,8 +24,10 @@ from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.book_overlap import near_duplicate_books, sketch_book
 from corpus.sources.trees import ARCHIVE_ERRORS, TreeError, iter_tree
 
-_START = re.compile(r"^\s*\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG|^\s*\*END\*THE SMALL PRINT", re.I)
-_END = re.compile(r"^\s*\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG|^\s*End of (the )?Project Gutenberg", re.I)
+_START = re.compile(r"^[ \t]*\*{3}[ \t]*START OF (THE|THIS) PROJECT GUTENBERG|^[ \t]*\*END\*THE SMALL PRINT",
+                    re.I | re.M)
+_END = re.compile(r"^[ \t]*\*{3}[ \t]*END OF (THE|THIS) PROJECT GUTENBERG|^[ \t]*End of (the )?Project Gutenberg",
+                  re.I | re.M)
 _TITLE = re.compile(r"^Title:\s*(.+)$", re.M)
 
 
@@ -110,16 +112,15 @@ def _read_book(f, cfg: BooksConfig) -> str | tuple:
 
 def strip_gutenberg(text: str) -> str:
     """The book without Project Gutenberg's header and footer (text without markers is unchanged)."""
-    lines = text.split("\n")
-    start, end = 0, len(lines)
-    for i, line in enumerate(lines):
-        if _START.match(line):
-            start = i + 1
-            break
-    for i in range(len(lines) - 1, start - 1, -1):
-        if _END.match(lines[i]):
-            end = i
-    return "\n".join(lines[start:end])
+    start, end = 0, len(text)
+    m = _START.search(text)
+    if m:
+        newline = text.find("\n", m.end())
+        start = len(text) if newline < 0 else newline + 1
+    m = _END.search(text, start)
+    if m:
+        end = m.start()
+    return text[start:end]
 
 
 def _title(text: str) -> str | None:
@@ -128,4 +129,4 @@ def _title(text: str) -> str | None:
     return m.group(1).strip() if m else (first[:200] or None)
 
 
-SPEC = SourceSpec(name="books", config=BooksConfig, read=read_books)
+SPEC = SourceSpec(name="books", config=BooksConfig, read=read_books, folder_shards=True)

@@ -12,7 +12,9 @@ empty_file, line_too_long, mean_line_too_long, low_alphanumeric, duplicate_conte
 files keep their path in `source` and `meta`, not their content (a rejected .png is no use as text).
 
 The tree is read twice (archives are streamed, never unpacked): a first pass finds the repository
-root and its license files and metadata, the second emits the files. Exact dedup by content hash
+root and its license files and metadata, the second emits the files. A shard that is one plain file
+(the runtime walks an input folder into files) belongs to the nearest folder above it that holds a
+license or package-metadata file; its records are the same, but dedup then only sees that file. Exact dedup by content hash
 (sha256 of the cleaned text) is within the shard, i.e. within one repository; duplicates across
 repositories are the cross-shard exact-dedup phase's job.
 """
@@ -21,13 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from typing import Iterator
 
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.code_files import LANGUAGES, language_of, line_stats, strip_license_header
 from corpus.sources.licenses import LICENSE_FILE, METADATA_FILES, is_permitted, repo_license
-from corpus.sources.trees import ARCHIVE_ERRORS, TreeError, common_root, decode_utf8, iter_tree, tree_name
+from corpus.sources.trees import (ARCHIVE_ERRORS, TreeError, TreeFile, common_root, decode_utf8, is_archive,
+                                  iter_tree, tree_name)
 
 _META_LIMIT = 256 << 10  # license and metadata files bigger than this are not license files
 
@@ -52,13 +56,14 @@ class GithubConfig:
 
 def read_github(shard: Shard, cfg: GithubConfig, batch_rows: int) -> Iterator[ReadBatch]:
     buf = DocumentBuffer(shard, batch_rows)
-    scan = _scan(shard.path)
+    single = not os.path.isdir(shard.path) and not is_archive(shard.path)
+    scan = _scan_single(shard.path) if single else _scan(shard.path)
     if isinstance(scan, TreeError):
         buf.reject("tree", scan.reason, scan.detail)
         yield buf.take()
         return
     root, legal_files = scan
-    repo = cfg.repo or (root if root else tree_name(shard.path))
+    repo = cfg.repo or (os.path.basename(root) if single and root else root if root else tree_name(shard.path))
     if root is None:
         buf.reject("tree", "empty_file", "", meta={"repo": repo})
         yield buf.take()
@@ -68,8 +73,12 @@ def read_github(shard: Shard, cfg: GithubConfig, batch_rows: int) -> Iterator[Re
     permitted = is_permitted(license_expr, allowed)
     extensions = frozenset(e.lower() for e in cfg.extensions)
     seen_hashes: dict[str, str] = {}
-    prefix = root + "/" if root else ""
-    for item in iter_tree(shard.path):
+    prefix = root + "/" if root and not single else ""
+    items = iter_tree(shard.path)
+    if single:  # one file of a repository folder (the runtime walks folders into files)
+        rel = os.path.relpath(os.path.abspath(shard.path), root).replace(os.sep, "/")
+        items = [TreeFile(rel, os.path.getsize(shard.path), lambda: open(shard.path, "rb"))]
+    for item in items:
         if isinstance(item, TreeError):  # changed since the first pass, or damaged further on
             buf.reject("tree", item.reason, item.detail, meta={"repo": repo})
             break
@@ -112,6 +121,32 @@ def _scan(path: str) -> tuple[str | None, dict[str, str]] | TreeError:
     prefix = root + "/" if root else ""
     legal = {p[len(prefix):]: t for p, t in candidates.items() if p.startswith(prefix) and "/" not in p[len(prefix):]}
     return root, legal
+
+
+def _scan_single(path: str) -> tuple[str | None, dict[str, str]]:
+    """For a file shard: its repository is the nearest folder above it with a license or package file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for _ in range(16):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            break
+        legal = [n for n in names if n in METADATA_FILES or LICENSE_FILE.match(n)]
+        if legal:
+            files = {}
+            for n in legal:
+                full = os.path.join(folder, n)
+                if os.path.isfile(full) and os.path.getsize(full) <= _META_LIMIT:
+                    with open(full, "rb") as f:
+                        text = decode_utf8(f.read())[0]
+                    if text is not None:
+                        files[n] = text
+            return folder, files
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return os.path.dirname(os.path.abspath(path)), {}
 
 
 def _file_reason(item, path: str, permitted: bool, license_expr: str | None, extensions, cfg) -> str | None:
@@ -164,4 +199,4 @@ def _add_file(buf: DocumentBuffer, item, path: str, meta: dict, seen: dict[str, 
     buf.add(path, text, meta=meta)
 
 
-SPEC = SourceSpec(name="github", config=GithubConfig, read=read_github)
+SPEC = SourceSpec(name="github", config=GithubConfig, read=read_github, folder_shards=True)

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     meg.add_argument("--out", default=None, help="output folder (default RUN_DIR/export-megatron-<tokenizer sha>)")
     meg.add_argument("--workers", type=int, default=2, help="Ray actors (default 2)")
     meg.add_argument("--max-retries", type=int, default=2, help="retries per shard before quarantine (default 2)")
-    meg.add_argument("--batch-rows", type=int, default=1000, help="documents per tokenizer call (default 1000)")
+    meg.add_argument("--batch-rows", type=int, default=10_000, help="documents per tokenizer call (default 10000)")
     meg.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else local)")
     meg.add_argument("--no-progress", action="store_true")
     meg.set_defaults(handler=_megatron)

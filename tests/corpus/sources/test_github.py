@@ -1,7 +1,6 @@
 """The GitHub reader on real repository snapshots (Debian's serde and regex crates, as folders and as
 tarballs) and on hand-made trees for each drop reason."""
 
-import io
 import json
 import os
 import tarfile
@@ -159,3 +158,14 @@ def test_a_100mb_single_line_file_is_dropped_unread(tmp_path):
     docs, rejects = read_all(root)
     assert [json.loads(d["meta"])["path"] for d in docs] == ["Cargo.toml", "a.rs"]
     assert ("huge.rs", "file_too_large") in {(json.loads(r["meta"])["path"], x) for r, x in rejects}
+
+
+def test_a_single_file_shard_finds_its_repository_license():
+    """The runtime walks an input folder into one shard per file: each still gets its crate's license."""
+    folder = crate("serde-1.0.152")
+    whole = {json.loads(d["meta"])["path"]: d["text"] for d in read_all(folder)[0]}
+    docs, rejects = read_all(os.path.join(folder, "src", "lib.rs"))
+    [doc] = docs
+    meta = json.loads(doc["meta"])
+    assert (meta["repo"], meta["path"], meta["license"]) == ("serde-1.0.152", "src/lib.rs", "MIT OR Apache-2.0")
+    assert doc["text"] == whole["src/lib.rs"] and rejects == []
