@@ -7,13 +7,15 @@ preferred source (priority 0 is reserved for a reference corpus, so its document
 the earliest in input order. Keys are a pure function of the upstream data: the same with any number of
 workers, on a rerun, after a resume.
 
-A shuffle writes `<step>/p-<partition>/from-<writer>.parquet`, each file published atomically; a reader
-of partition p reads every file in `p-<p>/` once the writing step has committed all its items.
+A shuffle writes one file per writer, `<step>/out/from-<writer>.parquet` (published atomically), with one
+row group per partition; a reader of partition p reads that row group of every writer's file once the
+writing step has committed all its items.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import resource
 from typing import Iterator
@@ -30,6 +32,7 @@ PRIORITY_SHIFT = 56
 ORDINAL_SHIFT = 32
 MAX_ORDINAL = (1 << 24) - 1
 ROW_MASK = (1 << 32) - 1
+_PARTITIONS_KEY = "refinery.shuffle.partitions"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,27 +94,44 @@ def read_table(path: str) -> pa.Table:
 
 
 def shuffle_write(step_dir: str, writer: str, table: pa.Table, partition: np.ndarray, n: int) -> None:
-    """Rows go to partition `partition[i]` (0..n-1); empty partitions get no file."""
+    """Rows go to partition `partition[i]` (0..n-1): one file per writer, `<step_dir>/from-<writer>.parquet`,
+    one row group per non-empty partition, the partition numbers listed in the file's metadata. One file
+    (one fsync) per writer instead of one per (writer, partition): P^2 small files made big shuffles slow."""
     if table.num_rows == 0:
         return
     order = np.argsort(partition, kind="stable")
-    sorted_p = partition[order]
-    bounds = np.searchsorted(sorted_p, np.arange(n + 1))
+    bounds = np.searchsorted(partition[order], np.arange(n + 1))
     table = table.take(pa.array(order))
-    for p in range(n):
-        lo, hi = int(bounds[p]), int(bounds[p + 1])
-        if hi > lo:
-            write_table_atomic(join(step_dir, f"p-{p:05d}", f"from-{writer}.parquet"), table.slice(lo, hi - lo))
+    present = [p for p in range(n) if bounds[p + 1] > bounds[p]]
+    schema = table.schema.with_metadata({_PARTITIONS_KEY: json.dumps(present)})
+    path = join(step_dir, f"from-{writer}.parquet")
+    fs, p_ = filesystem(path)
+    fs.makedirs(os.path.dirname(p_), exist_ok=True)
+    tmp = temp_name(path)
+    with fsspec.open(tmp, "wb") as f:
+        with pq.ParquetWriter(f, schema, compression="zstd") as w:
+            for p in present:
+                part = table.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p]))
+                w.write_table(part.replace_schema_metadata(schema.metadata), row_group_size=max(1, part.num_rows))
+    publish(tmp, path)
 
 
 def shuffle_read(step_dir: str, partition: int, schema: pa.Schema) -> pa.Table:
-    """Every file written to one partition (an empty table of `schema` when there is none)."""
-    fs, p = filesystem(join(step_dir, f"p-{partition:05d}"))
+    """The row groups of every writer's file that belong to one partition (an empty table of `schema`
+    when there is none)."""
+    fs, p = filesystem(step_dir)
     if not fs.exists(p):
         return schema.empty_table()
-    files = sorted(f for f in fs.ls(p, detail=False) if f.endswith(".parquet") and ".tmp-" not in f)
     prefix = "" if "://" not in step_dir else step_dir.split("://", 1)[0] + "://"
-    tables = [read_table(prefix + f).cast(schema) for f in files]
+    files = sorted(f for f in fs.ls(p, detail=False)
+                   if os.path.basename(f).startswith("from-") and f.endswith(".parquet") and ".tmp-" not in f)
+    tables = []
+    for f in files:
+        with fsspec.open(prefix + f, "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            present = json.loads(pf.schema_arrow.metadata[_PARTITIONS_KEY.encode()])
+            if partition in present:
+                tables.append(pf.read_row_group(present.index(partition)).replace_schema_metadata(None).cast(schema))
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 

@@ -78,18 +78,58 @@ def read_commoncrawl(shard: Shard, cfg: CommonCrawlConfig, batch_rows: int) -> I
             archive = ArchiveIterator(stream, arc2warc=True)
             for record in archive:
                 records += 1
-                if record.rec_type in DOCUMENT_RECORDS:
+                if record.rec_type is None:  # warcio's view of a header cut off by the end of the file
+                    buf.reject(f"rec@{archive.get_record_offset()}", "truncated_record", str(record.rec_headers))
+                elif record.rec_type in DOCUMENT_RECORDS:
                     _read_record(buf, archive, record, cfg, extract)
                 if buf.full():
                     produced = True
                     yield buf.take()
-    except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError) as exc:
+            last = archive.get_record_offset() if records else 0
+            leftover = _unparsed_tail(shard.path, archive.offset) or _cut_gzip_member(shard.path, last)
+            if leftover:
+                # warcio ends quietly when the last record (or gzip member) is cut short
+                buf.reject(f"rec@{archive.offset}", "truncated_archive",
+                           f"{leftover} bytes after the last complete record (after {records} records)")
+    except Exception as exc:  # noqa: BLE001 - warcio on a damaged file raises more than its own errors
+        # (ArchiveLoadFailed, zlib.error, EOFError, ValueError; AttributeError on a header cut short)
         buf.reject(f"error@{records}", "corrupt_archive",
                    f"{type(exc).__name__}: {' '.join(str(exc).split())} (after {records} records)")
     if not produced and not buf.rejected and not buf.columns["id"]:
         # an empty file, or one without any response/conversion record (a WAT file, requests only)
         buf.reject("file", "empty_file" if records == 0 else "no_document_records", f"{records} records")
     yield buf.take()
+
+
+def _unparsed_tail(path: str, offset: int) -> int:
+    """Bytes after `offset` that are more than the blank lines closing a WARC: a cut-off record."""
+    with fsspec.open(path, "rb") as f:
+        f.seek(offset)
+        tail = f.read(1 << 16)
+    return len(tail) if tail.strip(b"\r\n") else 0
+
+
+def _cut_gzip_member(path: str, start: int) -> int:
+    """For a .gz WARC: bytes from the last record on if a gzip member there ends early (else 0).
+
+    warcio stops without a word when the file ends inside a member's header; a member without its
+    end-of-stream marker is how a cut-off download looks."""
+    if not path.endswith(".gz"):
+        return 0
+    with fsspec.open(path, "rb") as f:
+        f.seek(start)
+        data = f.read()
+    size = len(data)
+    while data:
+        member = zlib.decompressobj(wbits=31)
+        try:
+            member.decompress(data)
+        except zlib.error:
+            return size
+        if not member.eof:
+            return size
+        data = member.unused_data
+    return 0
 
 
 def _read_record(buf: DocumentBuffer, archive, record, cfg: CommonCrawlConfig, extract) -> None:

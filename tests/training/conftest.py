@@ -78,3 +78,9 @@ def tiny_tokenizer(tiny_run, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("tok"))
     save_tokenizer(train_bpe(sample.texts, cfg), out, cfg=cfg, sample=sample, sources=paths)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_layout():
+    """domain -> [(part name, demo file)] of `tiny_run`."""
+    return LAYOUT

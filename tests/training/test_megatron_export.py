@@ -11,18 +11,16 @@ from training.blend_check import check_blend  # noqa: E402
 from training.megatron_export import export_part, merge_shards, read_counts, token_dtype  # noqa: E402
 from training.tokenizer import load_tokenizer  # noqa: E402
 
-from conftest import LAYOUT  # noqa: E402
-
 
 @pytest.fixture(scope="module")
-def exported(tiny_run, tiny_tokenizer, tmp_path_factory):
+def exported(tiny_run, tiny_tokenizer, tiny_layout, tmp_path_factory):
     """Each part exported alone, then merged per domain; a manifest like the exporter's."""
     run, _ = tiny_run
     tok = load_tokenizer(tiny_tokenizer)
     out = str(tmp_path_factory.mktemp("export"))
     data = os.path.join(run, "00-clean-abc", "data")
     domains, shards = {}, {}
-    for domain, parts in LAYOUT.items():
+    for domain, parts in tiny_layout.items():
         prefixes = []
         for part, _ in parts:
             prefix = os.path.join(out, "shards", domain, part)

@@ -1,13 +1,10 @@
 """Distributed connected components (large-star / small-star) against a union-find reference."""
 
-import glob
-
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from corpus.dedup.components import run_components, write_both_ways
-from corpus.dedup.layout import node_keys
+from corpus.dedup.components import ASSIGN, run_components, write_both_ways
+from corpus.dedup.layout import node_keys, shuffle_read
 from corpus.io.files import join
 
 
@@ -44,9 +41,10 @@ def run(ctx, a, b, partitions, shards=4):
     write_both_ways(edges_dir, "w", a, b, partitions)
     summary = run_components(ctx, edges_dir, partitions, shards)
     got = {}
-    for f in glob.glob(join(ctx.phase_dir, "assign", "out", "*", "*.parquet")):
-        t = pq.read_table(f)
+    for ordinal in range(shards):
+        t = shuffle_read(join(ctx.phase_dir, "assign", "out"), ordinal, ASSIGN)
         for n, r in zip(t.column("node").to_pylist(), t.column("root").to_pylist()):
+            assert (n >> 32) & 0xFFFFFF == ordinal  # each leaf is sent to its own shard
             assert n not in got
             got[n] = r
     return got, summary

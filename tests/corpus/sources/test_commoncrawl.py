@@ -230,3 +230,33 @@ def test_job_with_warc_inputs_finishes_and_balances(local_ray, tmp_path):
     assert read["corrupt_archive"] == 1 and read["revisit_record"] == 124
     data = pq.read_table(os.path.join(result.phases[0].phase_dir, "data")).to_pylist()
     assert len(data) == 20 and all(d["url"] and json.loads(d["meta"])["warc_date"] for d in data)
+
+
+def test_a_warc_cut_anywhere_is_never_silently_short(tmp_path):
+    """Every cut of a 3-record WARC.gz that is not at a gzip member boundary gives a reject row."""
+    import io as _io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from corpus.sources.base import Shard
+    from corpus.sources.commoncrawl import SPEC as CC
+
+    out, ends = _io.BytesIO(), []
+    writer = WARCWriter(out, gzip=True)
+    for i in range(3):
+        html = f"<html><body><p>{'A sentence of real looking text. ' * 40} {i}</p></body></html>"
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.0")
+        writer.write_record(writer.create_warc_record(f"http://example.org/{i}", "response",
+                                                      payload=_io.BytesIO(html.encode()), http_headers=headers))
+        ends.append(out.tell())
+    whole = out.getvalue()
+    path = tmp_path / "cut.warc.gz"
+    silent = []
+    for cut in range(1, len(whole), 5):
+        path.write_bytes(whole[:cut])
+        shard = Shard(key="0", source="commoncrawl", path=str(path), relpath="cut.warc.gz", domain="commoncrawl",
+                      size=cut)
+        if cut not in ends and not any(b.rejected for b in CC.read(shard, CC.config(), 100)):
+            silent.append(cut)
+    assert silent == []
