@@ -1,5 +1,5 @@
 # Two entry points, both self-installing on a fresh machine (Python 3.11, pip; apt-get where needed):
-#   make demo   set up .venv, run jobs/demo.yaml on an embedded local Ray, print its stats
+#   make demo   set up .venv, fetch the sample corpus, run jobs/demo.yaml on an embedded local Ray, print its stats
 #   make test   set up .venv, run the whole test suite
 PY      := .venv/bin/python
 EXTRAS  := dev,sources,quality,dedup,report
@@ -8,6 +8,7 @@ STAMP   := .venv/.installed
 .PHONY: demo test setup clean
 
 demo: setup
+	.venv/bin/refinery samples fetch --dest samples    # the real sample corpus, pinned + sha256-checked
 	.venv/bin/refinery build jobs/demo.yaml
 	.venv/bin/refinery stats runs/demo
 

@@ -32,6 +32,8 @@ class RuleConfig:
     reason: str | None = setting(None, doc="drop_reason written for matching rows (lowercase, digits, _ . -)")
     reason_from_column: bool = setting(
         False, doc="the column itself holds a reason string per row (null = keep); op must be not_null")
+    domains: tuple[str, ...] = setting((), doc="apply the rule only to documents of these domains (empty = all); "
+                                           "e.g. web-text heuristics for commoncrawl and c4 only")
 
     def __post_init__(self) -> None:
         if self.reason_from_column:
@@ -63,6 +65,13 @@ class SelectConfig:
 
 def rule_matches(batch: pa.Table, rule: RuleConfig) -> pa.Array:
     """Boolean mask of rows the rule drops; never null."""
+    mask = _column_matches(batch, rule)
+    if rule.domains:
+        mask = pc.and_(mask, pc.is_in(batch.column("domain"), value_set=pa.array(list(rule.domains), pa.string())))
+    return mask
+
+
+def _column_matches(batch: pa.Table, rule: RuleConfig) -> pa.Array:
     col = batch.column(rule.column)
     if rule.op == "is_null":
         return pc.is_null(col)
@@ -100,6 +109,7 @@ SPEC = StageSpec(
     config=SelectConfig,
     kind="select",
     build=_build,
-    reads=lambda cfg: tuple(dict.fromkeys(r.column for r in cfg.rules)),
+    reads=lambda cfg: tuple(dict.fromkeys([r.column for r in cfg.rules]
+                                          + (["domain"] if any(r.domains for r in cfg.rules) else []))),
     writes=lambda cfg: ("drop_stage", "drop_reason"),
 )

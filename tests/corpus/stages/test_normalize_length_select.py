@@ -96,3 +96,11 @@ def test_select_in_and_reason_from_column():
 def test_select_rule_errors(rule, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict(SelectConfig, {"rules": [rule]}, "select")
+
+
+def test_select_rule_limited_to_domains():
+    batch = docs(["a", "b", "c"]).set_column(1, "domain", pa.array(["commoncrawl", "github", "c4"]))
+    batch = batch.append_column("why_v1", pa.array(["no_terminal_punctuation"] * 3))
+    fn = build_select([{"column": "why_v1", "op": "not_null", "reason_from_column": True,
+                        "domains": ["commoncrawl", "c4"]}], {"why_v1": "c4_rules"})
+    assert fn(batch).column("drop_reason").to_pylist() == ["no_terminal_punctuation", None, "no_terminal_punctuation"]
