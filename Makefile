@@ -12,8 +12,13 @@ demo: setup
 	.venv/bin/refinery build jobs/demo.yaml
 	.venv/bin/refinery stats runs/demo
 
-test: setup
+test: setup .venv/.test-tools
 	$(PY) -m pytest -q
+
+# Only the tests need a browser: the report is checked in headless Chromium (Debian's package).
+.venv/.test-tools: corpus/report/install_chromium.sh
+	bash corpus/report/install_chromium.sh
+	touch $@
 
 setup: $(STAMP)
 
@@ -21,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
-	sh corpus/lm/build_kenlm.sh .venv/bin          # KenLM's lmplz and build_binary, from the kenlm sdist
+	bash corpus/lm/build_kenlm.sh .venv/bin          # KenLM's lmplz and build_binary, from the kenlm sdist
 	touch $(STAMP)
 
 clean:
