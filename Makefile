@@ -2,7 +2,7 @@
 #   make demo   set up .venv, fetch the sample corpus, run jobs/demo.yaml on an embedded local Ray, print its stats
 #   make test   set up .venv, run the whole test suite
 PY      := .venv/bin/python
-EXTRAS  := dev,sources,quality,dedup,report
+EXTRAS  := dev,sources,quality,dedup,report,train
 STAMP   := .venv/.installed
 
 .PHONY: demo test setup clean
