@@ -4,6 +4,7 @@ from jobs.cli import EXIT_INVALID, main
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO = os.path.join(REPO, "jobs", "demo.yaml")
+SMOKE = os.path.join(REPO, "jobs", "smoke.yaml")  # the demo corpus only: no sample fetch
 
 
 def test_validate_ok_and_bad(capsys, tmp_path):
@@ -20,13 +21,13 @@ def test_validate_ok_and_bad(capsys, tmp_path):
 
 def test_build_then_stats_then_rerun(ray_local, capsys, tmp_path):
     out = tmp_path / "runs"
-    assert main(["build", DEMO, "--output", str(out), "--no-progress", "--set", "runtime.workers=1"]) == 0
+    assert main(["build", SMOKE, "--output", str(out), "--no-progress", "--set", "runtime.workers=1"]) == 0
     printed = capsys.readouterr().out
     assert "rows in 68, kept 62, rejected 6" in printed
-    assert main(["stats", str(out / "demo")]) == 0
+    assert main(["stats", str(out / "smoke")]) == 0
     printed = capsys.readouterr().out
     assert "dropped read/invalid_utf8: 1" in printed and "kept 62" in printed
-    assert main(["build", DEMO, "--output", str(out), "--no-progress", "--set", "runtime.workers=1"]) == 0
+    assert main(["build", SMOKE, "--output", str(out), "--no-progress", "--set", "runtime.workers=1"]) == 0
     assert "6 shards (6 already done)" in capsys.readouterr().out
 
 

@@ -13,7 +13,7 @@ from jobs.cli import main  # noqa: E402
 pytestmark = pytest.mark.slow  # a Ray cluster, a demo build and actors that import megatron-core
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEMO = os.path.join(REPO, "jobs", "demo.yaml")
+DEMO = os.path.join(REPO, "jobs", "smoke.yaml")  # the demo corpus only
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def exported(tmp_path_factory):
         ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     root = tmp_path_factory.mktemp("export")
     assert main(["build", DEMO, "--output", str(root / "runs"), "--no-progress", "--set", "runtime.workers=1"]) == 0
-    run = str(root / "runs" / "demo")
+    run = str(root / "runs" / "smoke")
     tok = str(root / "tok")
     assert main(["tokenizer", "train", "--run", run, "--vocab-size", "800", "--out", tok]) == 0
     out = str(root / "megatron")

@@ -60,7 +60,7 @@ def test_demo_job_through_the_jobs_api(ray_head, tmp_path):
     env, api, dash_port, head_log = ray_head
     out = tmp_path / "out"
     cmd = [os.path.join(BIN, "ray"), "job", "submit", "--address", api, "--working-dir", REPO, "--",
-           "refinery", "build", "jobs/demo.yaml", "--address", "auto", "--output", str(out), "--no-progress"]
+           "refinery", "build", "jobs/smoke.yaml", "--address", "auto", "--output", str(out), "--no-progress"]
     deadline = time.monotonic() + 240
     while True:  # the head's dashboard and job agent take a while to come up on a busy machine
         done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -70,7 +70,7 @@ def test_demo_job_through_the_jobs_api(ray_head, tmp_path):
         time.sleep(5)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:] + head_log.read_text()[-3000:]
     assert "succeeded" in done.stdout + done.stderr
-    stats = json.loads((out / "demo" / "stats.json").read_text())
+    stats = json.loads((out / "smoke" / "stats.json").read_text())
     assert stats["exit_code"] == 0 and stats["phases"][0]["rows_kept"] == 62
     # The dashboard (and with it the Jobs API) listens on loopback only.
     listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
