@@ -1,6 +1,7 @@
 """A driver killed in the middle of a job is resumed from the ledger by running the same command again."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,5 +42,7 @@ def test_driver_killed_mid_job_then_rerun_equals_uninterrupted(ray_local, demo_c
     assert 2 <= len(done_before) < 6
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert f"({len(done_before)} already done)" in rerun.stdout
+    # A worker that was mid-shard may still commit it while the driver dies: that commit is valid.
+    already = int(re.search(r"\((\d+) already done\)", rerun.stdout).group(1))
+    assert len(done_before) <= already < 6
     assert tree(pdir) == tree(baseline.phases[0].phase_dir)
