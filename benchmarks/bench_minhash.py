@@ -42,7 +42,8 @@ def words_5grams(text: str) -> list[bytes]:
 
 
 def bench(name, fn, n_docs, runs=1):
-    """Best of `runs`; rate by CPU seconds of this process (steadier than wall time on a shared machine:
+    """Best of `runs` (5 for every system but datatrove, whose one run takes 10-20 s); rate by CPU seconds
+    of this process (steadier than wall time on a shared machine:
     every system here is single-threaded), wall time printed too."""
     best_cpu, best_wall = float("inf"), float("inf")
     for _ in range(runs):
@@ -72,7 +73,7 @@ def main() -> None:
         for i in range(0, n, 4096):
             signatures(word_shingles(pa.array(texts[i:i + 4096]), NGRAM), NUM_PERM)
 
-    rates["refinery"] = bench("refinery (numpy, whole batches)", refinery, n, runs=2)
+    rates["refinery"] = bench("refinery (numpy, whole batches)", refinery, n, runs=5)
 
     from datasketch import LeanMinHash, MinHash
 
@@ -85,8 +86,8 @@ def main() -> None:
         for i in range(0, n, 4096):
             [LeanMinHash(m) for m in MinHash.bulk([words_5grams(t) for t in texts[i:i + 4096]], num_perm=NUM_PERM)]
 
-    rates["datasketch per doc"] = bench("datasketch MinHash per doc", ds_per_doc, n)
-    rates["datasketch bulk"] = bench("datasketch MinHash.bulk + LeanMinHash", ds_bulk, n)
+    rates["datasketch per doc"] = bench("datasketch MinHash per doc", ds_per_doc, n, runs=5)
+    rates["datasketch bulk"] = bench("datasketch MinHash.bulk + LeanMinHash", ds_bulk, n, runs=5)
 
     from datatrove.pipeline.dedup.minhash import HashConfig, MinhashConfig, MinhashDedupSignature
 

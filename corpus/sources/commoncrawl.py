@@ -26,7 +26,9 @@ payload lives in an earlier capture), an oversized payload (`payload_too_large`)
 HTTP transfer/content encoding cannot be undone (`payload_decode_error`), bytes that fit no charset
 (`undecodable_payload`), an extractor exception (`extraction_failed`), a page with no main text
 (`no_main_text`), an empty WET record (`empty_text`), a record cut short by the end of the file
-(`truncated_record`), a record without Content-Length (`malformed_record`), and a file that cannot be
+(`truncated_record`; also a record header cut off), a file whose last record or gzip member is cut
+short, which warcio passes over without a word (`truncated_archive`), a record without Content-Length
+(`malformed_record`), and a file that cannot be
 read on (`corrupt_archive`: bad gzip, not a WARC; one row saying after how many records), holds no
 record at all (`empty_file`) or no document record (`no_document_records`: a WAT file, requests only). Request, metadata and warcinfo records are not documents and are passed
 over, like blank lines in JSONL.

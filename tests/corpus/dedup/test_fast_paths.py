@@ -1,0 +1,70 @@
+"""The fast paths of the signature kernel give exactly what their reference definitions give: ASCII
+split and table normalization of tokens (corpus.dedup.words), shifted-view n-grams, reused chunk buffers."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corpus.dedup import minhash
+from corpus.dedup.minhash import signatures, word_shingles
+from corpus.dedup.text import U64, hash_strings, normalize, splitmix64
+from corpus.dedup.words import word_hashes
+
+# ASCII of every class (letters, digits, punctuation, symbols, controls) and non-ASCII letters, digits,
+# punctuation and whitespace (NBSP, thin space, ideographic space, NEL, ogham space mark)
+ALPHABET = list("aZz09.,-'_~\x00\x7f\x1c ") + ["\t", "\n", "é", "É", "ß", "İ", "٣", "—", "«", "😀", "Ω",
+                                               "\u00a0", "\u2009", "\u3000", "\u0085", "\u1680", "\u202f"]
+
+
+def _reference_word_hashes(texts):
+    words = pc.utf8_split_whitespace(pc.fill_null(texts, ""))
+    lengths = pc.list_value_length(words).to_numpy(zero_copy_only=False)
+    flat = normalize(words.flatten(), collapse_whitespace=False)
+    keep = pc.utf8_length(flat).to_numpy(zero_copy_only=False) > 0
+    doc = np.repeat(np.arange(len(lengths)), lengths)
+    return hash_strings(flat)[keep], np.bincount(doc[keep], minlength=len(lengths))
+
+
+def _reference_ngrams(wh, counts, n):
+    mults = minhash.multipliers(n, seed=0xA11CE)
+    out, start = [], 0
+    for c in counts:
+        w = wh[start:start + c]
+        start += c
+        for i in range(max(c - n + 1, 1) if c else 0):
+            with np.errstate(over="ignore"):
+                out.append(sum((w[i + k] * mults[k] for k in range(min(n, c - i))), U64(0)))
+    return splitmix64(np.array(out, U64))
+
+
+@given(st.lists(st.text(alphabet=ALPHABET, max_size=40), max_size=40), st.integers(1, 6))
+@settings(max_examples=80, deadline=None)
+def test_word_shingles_equal_the_reference_definition(texts, n):
+    arr = pa.array(["pad pad"] + texts).slice(1)  # Arrow offsets honoured
+    wh, counts = _reference_word_hashes(arr)
+    sh = word_shingles(arr, n)
+    assert sh.hashes.tolist() == _reference_ngrams(wh, counts, n).tolist()
+    assert np.diff(sh.offsets).tolist() == [max(c - n + 1, 1) if c else 0 for c in counts]
+
+
+def test_word_hashes_split_on_unicode_spaces_and_drop_empty_tokens():
+    texts = pa.array(["Hello,  WORLD 1,000 -- Ünïcode\u00a0naïve! x\x1cy", "  ' ÉTÉ\u3000\u3000été ", None, "—"])
+    h, counts = word_hashes(texts)
+    assert counts.tolist() == [7, 2, 0, 0]
+    expected = ["hello", "world", "0000", "ünïcode", "naïve", "x", "y", "été", "été"]
+    assert h.tolist() == hash_strings(pa.array(expected)).tolist()
+
+
+def test_signatures_of_a_document_longer_than_a_chunk(monkeypatch):
+    rng = np.random.default_rng(3)
+    sh = minhash.Shingles(rng.integers(0, 2**63, 700, dtype=np.uint64), np.array([0, 5, 605, 605, 700]))
+    expected = signatures(sh, 32)
+    monkeypatch.setattr(minhash, "_CHUNK_CELLS", 32 * 50)  # the 600-shingle document exceeds a chunk
+    assert (signatures(sh, 32) == expected).all()
+    x = (sh.hashes[5:605] >> U64(32)).astype(np.uint32)
+    r = np.random.default_rng(1)
+    a = r.integers(0, 1 << 31, size=32, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = r.integers(0, 1 << 32, size=32, dtype=np.uint64).astype(np.uint32)
+    assert (expected[1] == (a[:, None] * x[None, :] + b[:, None]).min(axis=1)).all()
