@@ -41,10 +41,15 @@ def words_5grams(text: str) -> list[bytes]:
     return [" ".join(w[i:i + NGRAM]).encode() for i in range(max(len(w) - NGRAM + 1, 1))]
 
 
-def bench(name, fn, n_docs, runs=1):
-    """Best of `runs` (5 for every system but datatrove, whose one run takes 10-20 s); rate by CPU seconds
-    of this process (steadier than wall time on a shared machine:
-    every system here is single-threaded), wall time printed too."""
+def bench(name, fn, n_docs, runs=1, warmup=0):
+    """Best of `runs` after `warmup` untimed runs (5 after 2 for every system but datatrove, whose one run
+    takes 10-20 s). Warm means steady state, as in a worker that has processed a few batches: glibc's
+    malloc maps a fresh big block per allocation, page faults included, until frees have raised its
+    mmap threshold (a few calls); cold, refinery's first 3-4 batches ran 30-40% slower.
+    Rate by CPU seconds of this process (steadier than wall time on a shared machine: every system
+    here is single-threaded), wall time printed too."""
+    for _ in range(warmup):
+        fn()
     best_cpu, best_wall = float("inf"), float("inf")
     for _ in range(runs):
         c0, t0 = time.process_time(), time.perf_counter()
@@ -73,7 +78,7 @@ def main() -> None:
         for i in range(0, n, 4096):
             signatures(word_shingles(pa.array(texts[i:i + 4096]), NGRAM), NUM_PERM)
 
-    rates["refinery"] = bench("refinery (numpy, whole batches)", refinery, n, runs=5)
+    rates["refinery"] = bench("refinery (numpy, whole batches)", refinery, n, runs=5, warmup=2)
 
     from datasketch import LeanMinHash, MinHash
 
@@ -86,8 +91,8 @@ def main() -> None:
         for i in range(0, n, 4096):
             [LeanMinHash(m) for m in MinHash.bulk([words_5grams(t) for t in texts[i:i + 4096]], num_perm=NUM_PERM)]
 
-    rates["datasketch per doc"] = bench("datasketch MinHash per doc", ds_per_doc, n, runs=5)
-    rates["datasketch bulk"] = bench("datasketch MinHash.bulk + LeanMinHash", ds_bulk, n, runs=5)
+    rates["datasketch per doc"] = bench("datasketch MinHash per doc", ds_per_doc, n, runs=5, warmup=2)
+    rates["datasketch bulk"] = bench("datasketch MinHash.bulk + LeanMinHash", ds_bulk, n, runs=5, warmup=2)
 
     from datatrove.pipeline.dedup.minhash import HashConfig, MinhashConfig, MinhashDedupSignature
 
