@@ -12,6 +12,7 @@ Files are written under temporary names, fsynced and renamed, so a reader never 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -61,15 +62,11 @@ def export_part(parquet_path: str, tokenizer: Any, eod_id: int, vocab_size: int,
     import pyarrow.compute as pc
     import torch
 
-    indexed = _megatron()
     dtype = token_dtype(vocab_size)
     os.makedirs(os.path.dirname(out_prefix) or ".", exist_ok=True)
-    tag = uuid.uuid4().hex
-    tmp_bin, tmp_idx = f"{out_prefix}.bin.tmp-{tag}", f"{out_prefix}.idx.tmp-{tag}"
     counts = {"documents": 0, "tokens": 0, "text_bytes": 0, "null_texts": 0, "empty_texts": 0}
     started = time.perf_counter()
-    builder = indexed.IndexedDatasetBuilder(tmp_bin, dtype=dtype)
-    try:
+    with _dataset_builder(out_prefix, dtype) as builder:
         for column in _iter_texts(parquet_path, cfg.batch_rows):
             nulls = column.null_count
             counts["null_texts"] += nulls
@@ -83,37 +80,15 @@ def export_part(parquet_path: str, tokenizer: Any, eod_id: int, vocab_size: int,
                 builder.end_document()
                 counts["documents"] += 1
                 counts["tokens"] += len(ids)
-        builder.finalize(tmp_idx)
-    except BaseException:
-        builder.data_file.close()
-        for p in (tmp_bin, tmp_idx):
-            if os.path.exists(p):
-                os.remove(p)
-        raise
-    _publish(tmp_bin, f"{out_prefix}.bin")
-    _publish(tmp_idx, f"{out_prefix}.idx")
     counts["seconds"] = round(time.perf_counter() - started, 6)
     return counts
 
 
 def merge_shards(shard_prefixes: list[str], out_prefix: str, vocab_size: int) -> None:
     """Concatenate shard datasets, in the given order, into `<out_prefix>.{bin,idx}`."""
-    indexed = _megatron()
-    tag = uuid.uuid4().hex
-    tmp_bin, tmp_idx = f"{out_prefix}.bin.tmp-{tag}", f"{out_prefix}.idx.tmp-{tag}"
-    builder = indexed.IndexedDatasetBuilder(tmp_bin, dtype=token_dtype(vocab_size))
-    try:
+    with _dataset_builder(out_prefix, token_dtype(vocab_size)) as builder:
         for prefix in shard_prefixes:
             builder.add_index(prefix)
-        builder.finalize(tmp_idx)
-    except BaseException:
-        builder.data_file.close()
-        for p in (tmp_bin, tmp_idx):
-            if os.path.exists(p):
-                os.remove(p)
-        raise
-    _publish(tmp_bin, f"{out_prefix}.bin")
-    _publish(tmp_idx, f"{out_prefix}.idx")
 
 
 def read_counts(prefix: str) -> dict[str, int]:
@@ -122,6 +97,26 @@ def read_counts(prefix: str) -> dict[str, int]:
     return {"documents": int(len(dataset.document_indices) - 1),
             "tokens": int(np.sum(dataset.sequence_lengths, dtype=np.int64)),
             "sequences": int(len(dataset))}
+
+
+@contextlib.contextmanager
+def _dataset_builder(out_prefix: str, dtype) -> Iterator[Any]:
+    """An IndexedDatasetBuilder on temp files; on a clean exit it is finalized and `<out_prefix>.{bin,idx}`
+    are published, on an error the temp files are removed."""
+    tag = uuid.uuid4().hex
+    tmp_bin, tmp_idx = f"{out_prefix}.bin.tmp-{tag}", f"{out_prefix}.idx.tmp-{tag}"
+    builder = _megatron().IndexedDatasetBuilder(tmp_bin, dtype=dtype)
+    try:
+        yield builder
+        builder.finalize(tmp_idx)
+    except BaseException:
+        builder.data_file.close()
+        for p in (tmp_bin, tmp_idx):
+            if os.path.exists(p):
+                os.remove(p)
+        raise
+    _publish(tmp_bin, f"{out_prefix}.bin")
+    _publish(tmp_idx, f"{out_prefix}.idx")
 
 
 def _publish(tmp: str, final: str) -> None:

@@ -162,6 +162,7 @@ def _read_record(buf: DocumentBuffer, archive, record, cfg: CommonCrawlConfig, e
         buf.reject(f"rec@{archive.get_record_offset()}", "content_type_filtered", "", url=url, meta=meta)
         return
     payload, problem = _read_payload(record, cfg.max_payload_bytes)
+    # The offset only after the payload: warcio's get_record_offset() reads the record to its end.
     offset = f"rec@{archive.get_record_offset()}"
     if problem:
         buf.reject(offset, problem, payload, url=url, meta=meta)
