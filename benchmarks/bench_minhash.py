@@ -2,7 +2,8 @@
 datatrove's MinhashDedupSignature, on the same documents with the same parameters, in one run.
 
 Documents: English Wikipedia lead sections (sample `wiki-summaries`, ~10,000 articles, ~90 words
-each) repeated `--repeat` times. Parameters for all: word 5-gram shingles, 128 permutations.
+each) repeated `--repeat` times; `--join 10` joins every 10 into one document (~780 words, web-page
+length). Parameters for all: word 5-gram shingles, 128 permutations.
 Every system starts from the raw text and ends with a signature per document (shingling included).
 - datasketch: MinHash(num_perm).update_batch(shingle bytes) per document; MinHash.bulk(...) and
   LeanMinHash for the bulk path.
@@ -10,7 +11,7 @@ Every system starts from the raw text and ends with a signature per document (sh
   64-bit), with its default English word tokenizer (spaCy's rule-based tokenizer).
 - refinery: corpus.dedup.minhash.signatures(word_shingles(batch)) on Arrow batches of 4096 documents.
 
-    .venv/bin/python benchmarks/bench_minhash.py [--repeat 2] [--limit 0]
+    .venv/bin/python benchmarks/bench_minhash.py [--repeat 2] [--limit 0] [--rounds 7] [--join 1]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 
@@ -41,46 +43,51 @@ def words_5grams(text: str) -> list[bytes]:
     return [" ".join(w[i:i + NGRAM]).encode() for i in range(max(len(w) - NGRAM + 1, 1))]
 
 
-def bench(name, fn, n_docs, runs=1, warmup=0):
-    """Best of `runs` after `warmup` untimed runs (5 after 2 for every system but datatrove, whose one run
-    takes 10-20 s). Warm means steady state, as in a worker that has processed a few batches: glibc's
-    malloc maps a fresh big block per allocation, page faults included, until frees have raised its
-    mmap threshold (a few calls); cold, refinery's first 3-4 batches ran 30-40% slower.
-    Rate by CPU seconds of this process (steadier than wall time on a shared machine: every system
-    here is single-threaded), wall time printed too."""
-    for _ in range(warmup):
-        fn()
-    best_cpu, best_wall = float("inf"), float("inf")
-    for _ in range(runs):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        best_cpu = min(best_cpu, time.process_time() - c0)
-        best_wall = min(best_wall, time.perf_counter() - t0)
-    print(f"  {name:38s} cpu {best_cpu:8.2f} s  wall {best_wall:8.2f} s  {n_docs / best_cpu:10,.0f} docs/cpu-s",
-          flush=True)
-    return n_docs / best_cpu
+def cpu_seconds(fn) -> float:
+    c0 = time.process_time()
+    fn()
+    return time.process_time() - c0
+
+
+def bench_interleaved(systems: dict, n_docs: int, rounds: int, warmup: int) -> tuple[dict, dict]:
+    """Docs per CPU second of each system, and per round the ratio refinery / each peer.
+
+    Rounds interleave the systems (refinery, peer 1, peer 2, refinery, ...), so a ratio compares runs
+    seconds apart: on this shared machine the load drifts over minutes, which moved separately timed
+    figures by +-20%. `warmup` untimed runs of each first: steady state, as in a worker past its first
+    batches (cold, glibc maps and faults in fresh memory for every big array until frees raise its
+    mmap threshold, which made refinery's first 3-4 batches 30-40% slower). By CPU seconds of this
+    process: every system here is single-threaded."""
+    for fn in systems.values():
+        for _ in range(warmup):
+            fn()
+    rates = {k: [] for k in systems}
+    for _ in range(rounds):
+        for k, fn in systems.items():
+            rates[k].append(n_docs / cpu_seconds(fn))
+    ratios = {k: [r / p for r, p in zip(rates["refinery"], rates[k])] for k in systems if k != "refinery"}
+    return rates, ratios
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="articles used (0: all)")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved timed rounds")
+    ap.add_argument("--join", type=int, default=1, help="articles joined into one document (10: ~780 words each)")
     args = ap.parse_args()
     texts = load_texts(args.repeat, args.limit)
+    texts = [" ".join(texts[i:i + args.join]) for i in range(0, len(texts), args.join)]
     n = len(texts)
     print(f"{n} documents, {sum(len(t) for t in texts) / 1e6:.1f} MB of text, word {NGRAM}-grams, "
           f"{NUM_PERM} permutations")
-    rates = {}
+    from datasketch import LeanMinHash, MinHash
 
     from corpus.dedup.minhash import signatures, word_shingles
 
     def refinery():
         for i in range(0, n, 4096):
             signatures(word_shingles(pa.array(texts[i:i + 4096]), NGRAM), NUM_PERM)
-
-    rates["refinery"] = bench("refinery (numpy, whole batches)", refinery, n, runs=5, warmup=2)
-
-    from datasketch import LeanMinHash, MinHash
 
     def ds_per_doc():
         for t in texts:
@@ -91,8 +98,8 @@ def main() -> None:
         for i in range(0, n, 4096):
             [LeanMinHash(m) for m in MinHash.bulk([words_5grams(t) for t in texts[i:i + 4096]], num_perm=NUM_PERM)]
 
-    rates["datasketch per doc"] = bench("datasketch MinHash per doc", ds_per_doc, n, runs=5, warmup=2)
-    rates["datasketch bulk"] = bench("datasketch MinHash.bulk + LeanMinHash", ds_bulk, n, runs=5, warmup=2)
+    rates, ratios = bench_interleaved({"refinery": refinery, "datasketch per doc": ds_per_doc,
+                                       "datasketch bulk": ds_bulk}, n, args.rounds, warmup=2)
 
     from datatrove.pipeline.dedup.minhash import HashConfig, MinhashConfig, MinhashDedupSignature
 
@@ -104,13 +111,19 @@ def main() -> None:
             for t in texts:
                 step.get_signature(step.get_shingles(t))
 
-        rates["datatrove"] = bench("datatrove MinhashDedupSignature", datatrove, n)
+        dt = n / cpu_seconds(datatrove)  # one run: 10-20 s, and the ratio is over 100x
+        ratios["datatrove"] = [statistics.median(rates["refinery"]) / dt]
+        rates["datatrove"] = [dt]
 
-    r = rates["refinery"]
-    print("ratios (refinery / peer):")
-    for k in ("datasketch per doc", "datasketch bulk", "datatrove"):
-        print(f"  vs {k:22s} {r / rates[k]:6.1f}x")
-    print(json.dumps({"documents": n, "docs_per_s": {k: round(v) for k, v in rates.items()}}))
+    for k, r in rates.items():
+        print(f"  {k:22s} docs / CPU s: best {max(r):9,.0f}  median {statistics.median(r):9,.0f}  ({len(r)} runs)")
+    print("refinery / peer, per interleaved round:")
+    for k, r in ratios.items():
+        print(f"  vs {k:22s} median {statistics.median(r):6.1f}x  min {min(r):6.1f}x  max {max(r):6.1f}x")
+    print(json.dumps({"documents": n, "rounds": args.rounds,
+                      "docs_per_cpu_s_best": {k: round(max(v)) for k, v in rates.items()},
+                      "ratio_median": {k: round(statistics.median(v), 1) for k, v in ratios.items()},
+                      "ratio_min": {k: round(min(v), 1) for k, v in ratios.items()}}))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from corpus.dedup.components import EDGES, run_components, write_both_ways
 from corpus.dedup.layout import (PRIORITY_SHIFT, drilled, node_keys, ordinal_of, priority_of, partition_items, partition_of, peak_rss_mb,
                                  read_shard, shard_items, shuffle_read, shuffle_write, write_table_atomic)
 from corpus.dedup.lsh import band_hashes, choose_bands
-from corpus.dedup.minhash import shingle, signatures
+from corpus.dedup.minhash import HASH_FAMILY, shingle, signatures
 from corpus.dedup.results import NODES, ResultsWorker, nodes_path
 from corpus.io.files import join, read_json, write_json_atomic
 from corpus.runtime import ledger
@@ -144,10 +144,15 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
     shards = shard_items(ctx)
     bands, rows = lsh_params(cfg)
     params = {"num_perm": cfg.num_perm, "bands": bands, "rows": rows, "ngram": cfg.ngram, "mode": cfg.mode,
-              "seed": cfg.seed}
+              "seed": cfg.seed, "hash_family": HASH_FAMILY}
     partitions = cfg.partitions or max(1, len(shards))
     if cfg.reference:
         ref = read_json(join(cfg.reference, "params.json"))
+        if ref.get("hash_family") != HASH_FAMILY:  # absent: built before the family was recorded (family 1)
+            raise ConfigError(f"reference {cfg.reference}: its signatures use MinHash hash family "
+                              f"{ref.get('hash_family', 1)}, this refinery computes family {HASH_FAMILY}, and "
+                              f"signatures of different families never match. Fix: rebuild the reference's "
+                              f"minhash_dedup phase with this version.")
         if {k: ref.get(k) for k in params} != params:
             raise ConfigError(f"reference {cfg.reference}: its index was built with {ref}, this phase uses "
                               f"{params}. Fix: use the same num_perm, bands, rows, ngram, mode and seed.")

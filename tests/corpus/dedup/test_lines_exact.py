@@ -1,6 +1,7 @@
 """Line dedup (CCNet) and exact dedup phase kinds, run in process, with their removal stages; and
 dedup of a new corpus against an existing corpus's MinHash index."""
 
+import json
 import os
 
 import pyarrow as pa
@@ -88,7 +89,9 @@ def test_exact_dedup_keeps_the_first_copy_and_uses_url(tmp_path):
 
 
 def test_new_corpus_against_an_existing_index(tmp_path):
-    base = "the quick brown fox jumps over the lazy dog near the river bank at dawn while birds sing " * 3
+    # 60 distinct words, so "one" and "two" endings leave a true Jaccard of 56/58 (LSH finds it surely);
+    # a repeated sentence would have few distinct shingles and a Jaccard near 0.7 (found by chance).
+    base = " ".join(a + b for a in ("al", "be", "co", "du", "ex", "fi") for b in "abcdefghij") + " "
     old = pa.table({"id": ["old0", "old1"], "text": [base + "one", "completely different words for a text " * 5]})
     new = pa.table({"id": ["new0", "new1", "new2"], "text": [base + "two", "fresh unrelated sentence here " * 5,
                                                               "fresh unrelated sentence here " * 5]})
@@ -109,6 +112,13 @@ def test_new_corpus_against_an_existing_index(tmp_path):
     with pytest.raises(Exception, match="same num_perm"):
         run_kind(fuzzy.KIND, fuzzy.MinhashDedupConfig(reference=str(tmp_path / "old-fuzzy"), num_perm=64),
                  str(tmp_path / "bad"), new_parts)
+    # An index written before hash families were recorded (family 1) is refused, not silently unmatched.
+    params_path = tmp_path / "old-fuzzy" / "params.json"
+    params = json.loads(params_path.read_text())
+    del params["hash_family"]
+    params_path.write_text(json.dumps(params))
+    with pytest.raises(Exception, match="hash family 1.*rebuild"):
+        run_kind(fuzzy.KIND, cfg, str(tmp_path / "bad2"), new_parts)
 
 
 def test_marking_stages_accept_an_empty_batch(tmp_path):
