@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any, Callable, Sequence
 
 from corpus.io.files import join
-from corpus.runtime.pool import run_on_actors
+from corpus.runtime.pool import ActorPool, run_on_actors
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,6 +33,8 @@ class CrossShardContext:
     workers: int
     max_retries: int
     progress: bool
+    pool: ActorPool | None = None
+    """Actors kept between steps (None: each step starts and ends its own)."""
 
     def upstream_parts(self) -> dict[str, list[str]]:
         """key -> the upstream part files of that shard (one per domain)."""
@@ -49,7 +51,7 @@ class CrossShardContext:
         todo = [i for i in items if i.key not in done]
         return run_on_actors(phase_dir=step_dir, items=todo, factory=factory, workers=self.workers,
                              max_retries=self.max_retries, desc=f"phase {self.phase}/{step}",
-                             progress=self.progress, total=len(items))
+                             progress=self.progress, total=len(items), pool=self.pool)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)

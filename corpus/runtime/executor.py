@@ -24,7 +24,7 @@ import yaml
 from corpus.io.files import expand_paths, filesystem, is_local, join, remove_temp_files, write_json_atomic
 from corpus.runtime import ledger
 from corpus.runtime.plan import PhasePlan, check_plan
-from corpus.runtime.pool import run_on_actors
+from corpus.runtime.pool import ActorPool, run_on_actors
 from corpus.runtime.shard import PhaseTask, ShardRunner
 from corpus.runtime.spec import JobSpec
 from corpus.runtime.stats import check_conservation, merge_entries, stats_table
@@ -89,17 +89,21 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     upstream: tuple[str, dict[str, dict]] | None = None  # the last map phase: (dir, its ledger)
     chain_id = ""  # the previous phase's folder name: every phase's hash includes it
     phase_dirs: dict[str, str] = {}
-    for plan in plans:
-        if job.phases[plan.index].kind == "map":
-            result = _run_phase(job, plan, root, upstream, chain_id, phase_dirs, progress)
-            upstream = (result.phase_dir, ledger.committed(result.phase_dir))
-        else:
-            result = _run_cross_phase(job, plan, root, upstream, chain_id, phase_dirs, progress)
-        results.append(result)
-        phase_dirs[result.name] = result.phase_dir
-        chain_id = os.path.basename(result.phase_dir.rstrip("/"))
-        if on_phase:
-            on_phase(result)
+    pool = ActorPool()  # one set of actor processes for every phase and step of the job
+    try:
+        for plan in plans:
+            if job.phases[plan.index].kind == "map":
+                result = _run_phase(job, plan, root, upstream, chain_id, phase_dirs, progress, pool)
+                upstream = (result.phase_dir, ledger.committed(result.phase_dir))
+            else:
+                result = _run_cross_phase(job, plan, root, upstream, chain_id, phase_dirs, progress, pool)
+            results.append(result)
+            phase_dirs[result.name] = result.phase_dir
+            chain_id = os.path.basename(result.phase_dir.rstrip("/"))
+            if on_phase:
+                on_phase(result)
+    finally:
+        pool.close()
     job_result = JobResult(job_dir=root, phases=results)
     write_json_atomic(join(root, "stats.json"), {
         "job": job.name, "exit_code": job_result.exit_code, "final_data": job_result.final_data,
@@ -155,7 +159,7 @@ def _upstream_shards(upstream_dir: str, entries: dict[str, dict]) -> list[Shard]
 
 
 def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str,
-                     phase_dirs: dict[str, str], progress: bool) -> PhaseResult:
+                     phase_dirs: dict[str, str], progress: bool, pool: ActorPool) -> PhaseResult:
     from corpus.io.files import read_json
     from corpus.phase_kinds import PHASE_KINDS
     from corpus.runtime.cross_shard import CrossShardContext
@@ -172,7 +176,8 @@ def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_i
     else:
         ctx = CrossShardContext(phase=phase.name, phase_dir=pdir, upstream_dir=upstream_dir,
                                 upstream_entries=upstream_entries, phase_dirs=dict(phase_dirs),
-                                workers=job.runtime.workers, max_retries=job.runtime.max_retries, progress=progress)
+                                workers=job.runtime.workers, max_retries=job.runtime.max_retries, progress=progress,
+                                pool=pool)
         summary = PHASE_KINDS[phase.kind].run(phase.settings, ctx)
         if not summary.get("quarantined"):
             write_json_atomic(done_marker, summary)
@@ -186,7 +191,7 @@ def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_i
 
 
 def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str, phase_dirs: dict[str, str],
-               progress: bool) -> PhaseResult:
+               progress: bool, pool: ActorPool) -> PhaseResult:
     phase = job.phases[plan.index]
     if upstream is None:
         shards = list_source_shards(job)
@@ -214,7 +219,7 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
         quarantined = run_on_actors(phase_dir=pdir, items=todo, factory=functools.partial(ShardRunner, task),
                                     workers=job.runtime.workers, max_retries=job.runtime.max_retries,
                                     timeout_s=job.runtime.shard_timeout_s, desc=f"phase {phase.name}",
-                                    progress=progress, total=len(shards))
+                                    progress=progress, total=len(shards), pool=pool)
     remove_temp_files(pdir)
     entries = ledger.committed(pdir)
     wanted = {s.key for s in shards}

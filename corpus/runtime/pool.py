@@ -5,6 +5,10 @@ each actor builds its worker once (`factory()`, models loaded there), runs items
 item's ledger entry only after `worker.run` returned, i.e. after the worker published its files.
 Items already in the ledger are skipped by the caller; a failing item is retried on a healthy actor
 (a dead actor is replaced), and after `max_retries` retries it is quarantined with its error.
+
+An `ActorPool` keeps the actor processes between calls (the steps of a dedup phase, the phases of a
+job): each call only rebuilds the worker inside them. Starting an actor costs 1-3 s (a Python process
+importing numpy, pyarrow and refinery), which a MinHash phase of ~15 short steps paid at every step.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ class Worker(Protocol):
 
 
 class _LedgerActor:
-    def __init__(self, factory: Callable[[], Worker], ledger_dir: str):
+    def __init__(self):
+        self.worker: Worker | None = None
+        self.ledger_dir = ""
+
+    def setup(self, factory: Callable[[], Worker], ledger_dir: str) -> bool:
+        self.worker = None  # the previous call's worker (and its models) goes before the next is built
         self.worker = factory()
         self.ledger_dir = ledger_dir
-
-    def ready(self) -> bool:
         return True
 
     def run(self, item: Any, attempt: int) -> dict[str, Any]:
@@ -47,13 +54,40 @@ class _LedgerActor:
         return entry
 
 
+class ActorPool:
+    """Idle actors kept for the next `run_on_actors` call; `close()` ends them (call it in a finally)."""
+
+    def __init__(self):
+        self.idle: list[Any] = []
+
+    def take(self, n: int, fresh: bool = False) -> list[Any]:
+        import ray
+
+        actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_LedgerActor)
+        taken, self.idle = ([], self.idle) if fresh else (self.idle[:n], self.idle[n:])
+        return taken + [actor_cls.options(scheduling_strategy="SPREAD").remote() for _ in range(n - len(taken))]
+
+    def give_back(self, actors: list[Any]) -> None:
+        self.idle.extend(actors)
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self.idle:
+            ray.kill(actor)
+        self.idle = []
+
+
 def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callable[[], Worker], workers: int,
                   max_retries: int, timeout_s: float = 0.0, desc: str = "", progress: bool = True,
-                  total: int | None = None, on_done: Callable[[dict], None] | None = None) -> list[str]:
+                  total: int | None = None, on_done: Callable[[dict], None] | None = None,
+                  pool: ActorPool | None = None) -> list[str]:
     """Run `items` (those not yet committed) on up to `workers` actors; returns quarantined keys.
 
     Ledger entries go to `<phase_dir>/ledger/<key>.json`, quarantine records to `<phase_dir>/quarantine/`.
     `total` (default len(items)) sizes the progress bar when some items were done by an earlier run.
+    With a `pool`, actors come from it and the healthy ones go back to it; without, they are started
+    here and ended on return.
     """
     import ray
     from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
@@ -61,20 +95,29 @@ def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callabl
 
     if not items:
         return []
-    actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_LedgerActor)
+    own_pool = pool is None
+    pool = pool or ActorPool()
     ledger_dir = join(phase_dir, "ledger")
 
+    def set_up(n: int) -> list[Any]:
+        for fresh in (False, True):  # a pooled actor may have died while idle: then retry with new ones
+            actors = pool.take(n, fresh=fresh)
+            try:
+                ray.get([a.setup.remote(factory, ledger_dir) for a in actors])
+                return actors
+            except (RayActorError, RayTaskError) as exc:
+                for a in actors:
+                    ray.kill(a)
+                if fresh or isinstance(exc, RayTaskError):
+                    raise RuntimeError(f"{desc}: a worker could not start (its stages or models failed to "
+                                       f"build): {getattr(exc, 'cause', None) or exc}") from exc
+        raise AssertionError("unreachable")
+
     def new_actor():
-        actor = actor_cls.options(scheduling_strategy="SPREAD").remote(factory, ledger_dir)
-        try:
-            ray.get(actor.ready.remote())
-        except RayActorError as exc:
-            raise RuntimeError(f"{desc}: a worker could not start (its stages or models failed to build): "
-                               f"{exc}") from exc
-        return actor
+        return set_up(1)[0]
 
     total = total if total is not None else len(items)
-    idle = [new_actor() for _ in range(min(workers, len(items)))]
+    idle = set_up(min(workers, len(items)))
     pending = collections.deque(items)
     attempts: collections.Counter[str] = collections.Counter()
     inflight: dict[Any, tuple[Any, Any, float]] = {}
@@ -123,8 +166,13 @@ def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callabl
                 bar.update(1)
                 bar.set_postfix_str(f"{rows_done / max(time.monotonic() - started, 1e-9):,.0f} docs/s",
                                     refresh=False)
-    finally:
-        bar.close()
+    except BaseException:
         for actor in idle + [a for a, _, _ in inflight.values()]:
             ray.kill(actor)
+        raise
+    finally:
+        bar.close()
+    pool.give_back(idle)  # every item is done here: no actor is in flight
+    if own_pool:
+        pool.close()
     return quarantined

@@ -1,0 +1,75 @@
+"""The actor pool: actors are kept between run_on_actors calls (only the worker inside is rebuilt), a
+pooled actor that died while idle is replaced, and a worker that cannot be built fails the call clearly."""
+
+import dataclasses
+import os
+
+import pytest
+
+from corpus.runtime.pool import ActorPool, run_on_actors
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    key: str
+    path: str = ""
+    parts: tuple = ()
+
+
+class PidWorker:
+    def __init__(self, tag: str):
+        self.tag = tag
+
+    def run(self, item, attempt):
+        return {"key": item.key, "rows_in": 1, "pid": os.getpid(), "tag": self.tag}
+
+
+class BrokenWorker:
+    def __init__(self):
+        raise ValueError("model file missing")
+
+
+def _run(tmp_path, step, pool, tag="a", n=4):
+    entries = []
+    q = run_on_actors(phase_dir=str(tmp_path / step), items=[Item(f"{step}-{i}") for i in range(n)],
+                      factory=lambda: PidWorker(tag), workers=2, max_retries=0, progress=False,
+                      on_done=entries.append, pool=pool)
+    assert q == []
+    return entries
+
+
+def test_actors_are_reused_between_calls_and_workers_rebuilt(ray_local, tmp_path):
+    pool = ActorPool()
+    try:
+        first = _run(tmp_path, "one", pool, tag="a")
+        second = _run(tmp_path, "two", pool, tag="b")
+        assert len(pool.idle) == 2
+        assert {e["pid"] for e in second} == {e["pid"] for e in first}  # same processes
+        assert {e["tag"] for e in second} == {"b"}  # built anew for the second call
+        assert sorted(os.listdir(tmp_path / "two" / "ledger")) == [f"two-{i}.json" for i in range(4)]
+    finally:
+        pool.close()
+    assert pool.idle == []
+
+
+def test_a_pooled_actor_that_died_while_idle_is_replaced(ray_local, tmp_path):
+    pool = ActorPool()
+    try:
+        first = _run(tmp_path, "one", pool)
+        ray_local.kill(pool.idle[0])
+        second = _run(tmp_path, "two", pool)
+        assert len(second) == 4
+        assert {e["pid"] for e in second} != {e["pid"] for e in first}
+    finally:
+        pool.close()
+
+
+def test_a_worker_that_cannot_be_built_fails_the_call_with_its_error(ray_local, tmp_path):
+    pool = ActorPool()
+    try:
+        with pytest.raises(RuntimeError, match="could not start.*model file missing"):
+            run_on_actors(phase_dir=str(tmp_path / "x"), items=[Item("k")], factory=BrokenWorker, workers=1,
+                          max_retries=0, progress=False, pool=pool)
+        assert pool.idle == []
+    finally:
+        pool.close()
