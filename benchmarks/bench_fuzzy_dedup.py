@@ -9,7 +9,7 @@ Parameters for both: word 5-grams, 9 bands x 13 rows (117 hashes; what refinery 
 0.8 from 128 permutations), 64-bit hashes, `--workers` processes. datatrove tokenizes English with
 spaCy (its default); the bench extra installs it.
 
-    .venv/bin/python benchmarks/bench_fuzzy_dedup.py [--extra 20000] [--shards 8] [--workers 2]
+    .venv/bin/python benchmarks/bench_fuzzy_dedup.py [--extra 20000] [--shards 8] [--workers 2] [--seed 1]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def build_inputs(folder: str, extra: int, shards: int) -> list[dict]:
     return records
 
 
-def run_refinery(inputs: str, out: str, workers: int) -> dict[str, int]:
+def run_refinery(inputs: str, out: str, workers: int, seed: int) -> dict[str, int]:
     from corpus.io.parquet import read_documents
     from corpus.runtime.executor import run_job
     from corpus.runtime.spec import parse_job
@@ -62,7 +62,7 @@ def run_refinery(inputs: str, out: str, workers: int) -> dict[str, int]:
         "runtime": {"workers": workers, "max_retries": 1, "batch_rows": 4096},
         "phases": [{"name": "read", "stages": ["length"]},
                    {"name": "fuzzy", "kind": "minhash_dedup",
-                    "settings": {"num_perm": 128, "bands": BANDS, "rows": ROWS, "ngram": NGRAM}},
+                    "settings": {"num_perm": 128, "bands": BANDS, "rows": ROWS, "ngram": NGRAM, "seed": seed}},
                    {"name": "remove", "stages": [{"minhash_dedup": {"index_phase": "fuzzy"}}, {"select": {"rules": [
                        {"column": "minhash_duplicate_v1", "op": "==", "value": True, "reason": "near_duplicate"}]}}]}]},
         base_dir=inputs, output_override=True)
@@ -76,14 +76,15 @@ def run_refinery(inputs: str, out: str, workers: int) -> dict[str, int]:
     return clusters
 
 
-def run_datatrove(inputs: str, out: str, workers: int, tasks: int) -> dict[str, int]:
+def run_datatrove(inputs: str, out: str, workers: int, tasks: int, seed: int) -> dict[str, int]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (HashConfig, MinhashConfig, MinhashDedupBuckets,
                                                   MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature)
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    cfg = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, hash_config=HashConfig(precision=64))
+    cfg = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, seed=seed,
+                        hash_config=HashConfig(precision=64))
     s1 = LocalPipelineExecutor(pipeline=[JsonlReader(inputs, glob_pattern="*.jsonl"),
                                          MinhashDedupSignature(output_folder=f"{out}/sigs", config=cfg)],
                                tasks=tasks, workers=workers, logging_dir=f"{out}/logs/1")
@@ -114,6 +115,7 @@ def main() -> None:
     ap.add_argument("--extra", type=int, default=20000)
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1, help="permutation seed of both systems")
     args = ap.parse_args()
     from corpus.dedup.evaluate import pairwise_scores
 
@@ -123,15 +125,15 @@ def main() -> None:
         n_docs = sum(1 for p in glob.glob(os.path.join(tmp, "in", "*.jsonl")) for _ in open(p, encoding="utf-8"))
         truth = {r["id"]: r["cluster"] for r in records}
         print(f"{n_docs} documents ({len(records)} labelled) in {args.shards} shards, {args.workers} workers, "
-              f"word {NGRAM}-grams, {BANDS} bands x {ROWS} rows", flush=True)
+              f"word {NGRAM}-grams, {BANDS} bands x {ROWS} rows, seed {args.seed}", flush=True)
         import ray
         ray.init(address="local", num_cpus=args.workers, include_dashboard=False, logging_level="ERROR",
                  log_to_driver=False)
         rows = {}
         for name, fn in (("datatrove", lambda: run_datatrove(os.path.join(tmp, "in"), os.path.join(tmp, "dt"),
-                                                             args.workers, args.shards)),
+                                                             args.workers, args.shards, args.seed)),
                          ("refinery", lambda: run_refinery(os.path.join(tmp, "in"), os.path.join(tmp, "rf"),
-                                                           args.workers))):
+                                                           args.workers, args.seed))):
             t0 = time.perf_counter()
             clusters = fn()
             wall = time.perf_counter() - t0
@@ -141,7 +143,7 @@ def main() -> None:
                   f"{scores['recall']:.4f}  F1 {scores['f1']:.4f}", flush=True)
         print(f"speed-up refinery vs datatrove: {rows['datatrove']['wall_s'] / rows['refinery']['wall_s']:.2f}x, "
               f"F1 {rows['refinery']['f1']:.4f} vs {rows['datatrove']['f1']:.4f}")
-        print(json.dumps({"documents": n_docs, **rows}))
+        print(json.dumps({"documents": n_docs, "seed": args.seed, **rows}))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -142,7 +142,15 @@ def partition_of(keys: np.ndarray, n: int) -> np.ndarray:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this worker process so far (Linux reports KiB)."""
+    """Peak resident memory of this worker process since its worker was built (pool actors reset the
+    mark then, see corpus.runtime.pool), else since it started. Linux: VmHWM, in KiB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 

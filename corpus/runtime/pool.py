@@ -32,6 +32,16 @@ class Worker(Protocol):
         """Do the item's work, publish its files, return its ledger entry (with 'key' and 'rows_in')."""
 
 
+def _reset_peak_rss() -> None:
+    """Linux: resets this process's peak-RSS mark (VmHWM), so that a step's reported peak memory is its
+    own, not that of an earlier step the pooled actor ran. Best effort elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 class _LedgerActor:
     def __init__(self):
         self.worker: Worker | None = None
@@ -39,6 +49,7 @@ class _LedgerActor:
 
     def setup(self, factory: Callable[[], Worker], ledger_dir: str) -> bool:
         self.worker = None  # the previous call's worker (and its models) goes before the next is built
+        _reset_peak_rss()
         self.worker = factory()
         self.ledger_dir = ledger_dir
         return True

@@ -73,3 +73,32 @@ def test_a_worker_that_cannot_be_built_fails_the_call_with_its_error(ray_local, 
         assert pool.idle == []
     finally:
         pool.close()
+
+
+class MemoryWorker:
+    def __init__(self, mb: int):
+        import numpy as np
+
+        if mb:
+            np.ones(mb << 17).sum()  # mb MiB of float64, freed at once
+
+    def run(self, item, attempt):
+        from corpus.dedup.layout import peak_rss_mb
+
+        return {"key": item.key, "rows_in": 1, "peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
+
+
+def test_a_steps_peak_memory_is_its_own_not_an_earlier_steps(ray_local, tmp_path):
+    pool = ActorPool()
+    try:
+        peaks = {}
+        for step, mb in (("big", 400), ("small", 0)):
+            entries = []
+            run_on_actors(phase_dir=str(tmp_path / step), items=[Item(f"{step}-0")], factory=lambda: MemoryWorker(mb),
+                          workers=1, max_retries=0, progress=False, on_done=entries.append, pool=pool)
+            peaks[step] = entries[0]
+        assert peaks["big"]["pid"] == peaks["small"]["pid"]
+        assert peaks["big"]["peak_rss_mb"] > 400
+        assert peaks["small"]["peak_rss_mb"] < peaks["big"]["peak_rss_mb"] - 300
+    finally:
+        pool.close()
