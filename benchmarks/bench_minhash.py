@@ -11,7 +11,7 @@ Every system starts from the raw text and ends with a signature per document (sh
   64-bit), with its default English word tokenizer (spaCy's rule-based tokenizer).
 - refinery: corpus.dedup.minhash.signatures(word_shingles(batch)) on Arrow batches of 4096 documents.
 
-    .venv/bin/python benchmarks/bench_minhash.py [--repeat 2] [--limit 0] [--rounds 7] [--join 1]
+    .venv/bin/python benchmarks/bench_minhash.py [--repeat 2] [--limit 0] [--rounds 5] [--block 3] [--join 1]
 """
 
 from __future__ import annotations
@@ -49,22 +49,24 @@ def cpu_seconds(fn) -> float:
     return time.process_time() - c0
 
 
-def bench_interleaved(systems: dict, n_docs: int, rounds: int, warmup: int) -> tuple[dict, dict]:
-    """Docs per CPU second of each system, and per round the ratio refinery / each peer.
+def bench_interleaved(systems: dict, n_docs: int, rounds: int, block: int, warmup: int) -> tuple[dict, dict]:
+    """Docs per CPU second of each system per round, and per round the ratio refinery / each peer.
 
     Rounds interleave the systems (refinery, peer 1, peer 2, refinery, ...), so a ratio compares runs
     seconds apart: on this shared machine the load drifts over minutes, which moved separately timed
-    figures by +-20%. `warmup` untimed runs of each first: steady state, as in a worker past its first
-    batches (cold, glibc maps and faults in fresh memory for every big array until frees raise its
-    mmap threshold, which made refinery's first 3-4 batches 30-40% slower). By CPU seconds of this
-    process: every system here is single-threaded."""
+    figures by +-20%. Within a round each system runs `block` times back to back and its best run
+    counts: steady state, as in a worker that runs one of them all day. (Right after another system's
+    runs, the first run of a block is slower for every system, refinery by 10-25%: glibc hands back
+    and re-faults the memory of big arrays until repeated allocations raise its mmap threshold.)
+    `warmup` untimed runs of each first. By CPU seconds of this process: every system here is
+    single-threaded."""
     for fn in systems.values():
         for _ in range(warmup):
             fn()
     rates = {k: [] for k in systems}
     for _ in range(rounds):
         for k, fn in systems.items():
-            rates[k].append(n_docs / cpu_seconds(fn))
+            rates[k].append(n_docs / min(cpu_seconds(fn) for _ in range(block)))
     ratios = {k: [r / p for r, p in zip(rates["refinery"], rates[k])] for k in systems if k != "refinery"}
     return rates, ratios
 
@@ -73,7 +75,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="articles used (0: all)")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved timed rounds")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds")
+    ap.add_argument("--block", type=int, default=3, help="runs of each system per round (its best counts)")
     ap.add_argument("--join", type=int, default=1, help="articles joined into one document (10: ~780 words each)")
     args = ap.parse_args()
     texts = load_texts(args.repeat, args.limit)
@@ -99,7 +102,7 @@ def main() -> None:
             [LeanMinHash(m) for m in MinHash.bulk([words_5grams(t) for t in texts[i:i + 4096]], num_perm=NUM_PERM)]
 
     rates, ratios = bench_interleaved({"refinery": refinery, "datasketch per doc": ds_per_doc,
-                                       "datasketch bulk": ds_bulk}, n, args.rounds, warmup=2)
+                                       "datasketch bulk": ds_bulk}, n, args.rounds, args.block, warmup=2)
 
     from datatrove.pipeline.dedup.minhash import HashConfig, MinhashConfig, MinhashDedupSignature
 

@@ -1,7 +1,8 @@
 """MinHash signatures of a whole batch of documents at once (numpy), never shingle by shingle in Python.
 
-Shingles are word n-grams of the normalized text (default 5, as in Gopher / RefinedWeb fuzzy dedup) or
-byte n-grams of it (`char` mode: UTF-8 bytes, so a non-ASCII character counts as 2-4 positions). A
+Shingles are word n-grams of the normalized text (default 5, as in Gopher / RefinedWeb fuzzy dedup;
+words as defined in corpus.dedup.words: punctuation separates them) or byte n-grams of the same
+normalized text (`char` mode: UTF-8 bytes, so a non-ASCII character counts as 2-4 positions). A
 shingle's 64-bit hash combines its words' hashes with distinct odd multipliers and a splitmix64 finish.
 A document shorter than n words is one shingle of all its words, so short documents still match.
 
@@ -13,11 +14,13 @@ lanes: 3-4x faster than 64-bit ones). Two distinct shingles share x with probabi
 the estimator's own sampling error (tests/corpus/dedup check estimates against true Jaccard and LSH
 detection rates against 1-(1-s^r)^b).
 
-HASH_FAMILY numbers this scheme. Signatures of different families never match, so a stored index records
-it (params.json) and dedup against a reference index checks it. Family 1, (a_i * x + b_i) mod 2^32 on the
-unmodified x, was dropped for family 2: one fewer pass over the shingle x permutation cells (25% of the
-permutation step, benchmarks/README.md), and over 200 seeds the labelled set's true pairs were found at
-the rate 1-(1-J^r)^b predicts for both.
+HASH_FAMILY numbers this scheme, shingling included. Signatures of different families never match, so a
+stored index records it (params.json) and dedup against a reference index checks it. Family 1 deleted
+punctuation (CCNet) and permuted with (a_i * x + b_i) mod 2^32 on the unmodified x. Family 2 makes
+punctuation a word separator (more expected true pairs on the labelled set, see corpus.dedup.words) and
+drops b_i: one fewer pass over the shingle x permutation cells (25% of the permutation step,
+benchmarks/README.md); over 200 seeds the labelled set's true pairs were found at the rate
+1-(1-J^r)^b predicts for both families.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpus.dedup.text import U64, normalize, segment_hashes, splitmix64, string_buffers
-from corpus.dedup.words import word_hashes
+from corpus.dedup.words import PUNCTUATION, word_hashes
 
 HASH_FAMILY = 2
 """Version of the permutation scheme above; part of a stored index's parameters."""
@@ -64,7 +67,7 @@ def word_shingles(texts: pa.Array, n: int) -> Shingles:
 
 def char_shingles(texts: pa.Array, n: int) -> Shingles:
     """Byte n-gram hashes of the CCNet-normalized texts."""
-    data, offs = string_buffers(normalize(texts))
+    data, offs = string_buffers(normalize(texts, punctuation=PUNCTUATION))
     base = offs[0]
     data = data[base: offs[-1]]
     offs = offs - base

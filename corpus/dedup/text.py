@@ -1,8 +1,8 @@
 """Text normalization and vectorized 64-bit hashing of whole Arrow string arrays.
 
 Normalization follows CCNet (Wenzek et al. 2020, `normalize_line`): lowercase, every digit becomes 0,
-punctuation and symbols are removed, runs of whitespace become one space. It runs as Arrow kernels over
-a whole batch.
+punctuation and symbols are removed (or, for MinHash shingles, become spaces), runs of whitespace become
+one space. It runs as Arrow kernels over a whole batch.
 
 Strings are hashed without a Python loop: a polynomial hash over the UTF-8 bytes, mod 2^64, computed
 for every string of an array at once from prefix sums (the base is odd, so it has an inverse mod 2^64
@@ -21,16 +21,18 @@ _BASE = U64(0x100000001B3)  # odd: invertible mod 2^64
 _BASE_INV = U64(pow(0x100000001B3, -1, 1 << 64))
 
 
-def normalize(texts: pa.Array | pa.ChunkedArray, collapse_whitespace: bool = True) -> pa.Array:
-    """CCNet normalization of each string (nulls become empty strings). Without `collapse_whitespace`
-    runs of whitespace stay as they are (for callers that split on whitespace anyway)."""
+def normalize(texts: pa.Array | pa.ChunkedArray, collapse_whitespace: bool = True, punctuation: str = "") -> pa.Array:
+    """CCNet normalization of each string (nulls become empty strings). `punctuation` replaces each
+    punctuation or symbol character: "" deletes it (CCNet, line dedup), " " makes it a word separator
+    (MinHash shingles, see corpus.dedup.words). Without `collapse_whitespace`, whitespace is left as it
+    is, runs and ends included (for callers that split on whitespace anyway)."""
     x = pc.fill_null(texts, "")
     x = pc.utf8_lower(x)
     x = pc.replace_substring_regex(x, r"\p{Nd}", "0")
-    x = pc.replace_substring_regex(x, r"[\p{P}\p{S}]", "")
+    x = pc.replace_substring_regex(x, r"[\p{P}\p{S}]", punctuation)
     if collapse_whitespace:
         x = pc.replace_substring_regex(x, r"\s+", " ")
-    x = pc.utf8_trim_whitespace(x)
+        x = pc.utf8_trim_whitespace(x)
     return _one_chunk(x)
 
 

@@ -1,16 +1,23 @@
-"""Words of a batch of texts as hashes of CCNet-normalized tokens, normalized with byte tables where a
+"""Words of a batch of texts for MinHash shingles, as 64-bit hashes, normalized with byte tables where a
 token is ASCII.
 
-`word_hashes` gives the same words and hashes as splitting each text with Arrow's
-`utf8_split_whitespace`, normalizing each token with `corpus.dedup.text.normalize` and hashing it with
-`segment_hashes` (tokens that normalize to nothing are dropped), for a fraction of the time. Measured on
-3,000 Wikipedia leads (cProfile, benchmarks/bench_minhash.py), the regex passes of `normalize` and the
-Unicode split were 40% of the signature path. So:
+A word is a maximal run of characters that are neither whitespace nor punctuation or symbols (Unicode
+classes P and S), after CCNet's character mapping (lowercase, every digit to 0): the words of
+`normalize(text, punctuation=" ")` split on whitespace. Punctuation separates words rather than being
+deleted as in CCNet's line normalization ("don't" gives "don" and "t", "U.S." gives "u" and "s"),
+as in datatrove's MinHash text simplification. It gives documents slightly more words, so an edit
+touches a smaller share of their shingles: on the labelled near-duplicate set (`refinery dedup
+labelled`, 734 true pairs) the pairs LSH is expected to find at 9 bands x 13 rows went from 333.1 with
+deletion to 336.0 (benchmarks/bench_fuzzy_seeds.py, README there).
+
+`word_hashes` gives the same words and hashes as that definition (tests/corpus/dedup/test_fast_paths.py)
+for a fraction of its time. Measured on 3,000 Wikipedia leads (benchmarks/bench_minhash.py), the regex
+passes of `normalize` and the Unicode split were 40% of the signature path. So:
 - texts are split on ASCII whitespace only and the tokens dictionary-encoded (natural text repeats its
   words, so each distinct token is processed once);
-- a distinct token of ASCII bytes other than 28-31 is normalized by tables: A-Z lowered, digits to '0',
-  the 32 ASCII punctuation and symbol characters (all in Unicode classes P or S) deleted, any other byte
-  kept, which is what `normalize` does to ASCII;
+- a distinct token of ASCII bytes other than 28-31 is cut at its ASCII punctuation and symbol bytes
+  (all 32 are in Unicode classes P or S), and its pieces mapped by a table: A-Z lowered, digits to '0',
+  any other byte kept, which is what `normalize` does to ASCII;
 - any other distinct token (non-ASCII bytes, or the separators 28-31 that Arrow's Unicode split also
   honours) is split again with `utf8_split_whitespace` (NBSP, thin space, ...) and its pieces are
   normalized character by character through a table of what `normalize` makes of each character
@@ -26,99 +33,114 @@ import pyarrow.compute as pc
 
 from corpus.dedup.text import normalize, segment_hashes, string_buffers
 
+PUNCTUATION = " "
+"""What `normalize` puts for a punctuation or symbol character in shingle text: a word separator."""
+
 _MAP = np.arange(256, dtype=np.uint8)
 _MAP[ord("A"): ord("Z") + 1] += 32
 _MAP[ord("0"): ord("9") + 1] = ord("0")
-_KEEP = np.ones(256, bool)
+_SEPARATOR = np.zeros(256, bool)
 for _lo, _hi in ((33, 47), (58, 64), (91, 96), (123, 126)):  # ASCII punctuation and symbols
-    _KEEP[_lo: _hi + 1] = False
+    _SEPARATOR[_lo: _hi + 1] = True
 _SPECIAL = np.zeros(256, bool)  # bytes that send a token to the exact path
 _SPECIAL[0x80:] = True
 _SPECIAL[28:32] = True
 
 
 _CHAR_TABLE: dict[int, str] = {}
-"""Code point -> `normalize` of that one character, filled as characters first appear. Normalizing a
-whitespace-free token character by character gives what `normalize` gives the whole token: lowercasing
-(one code point at a time in Arrow), the digit mapping and the deletions all act on single code points."""
+"""Code point -> `normalize` of that one character (punctuation becoming a space), filled as characters
+first appear. Normalizing a whitespace-free token character by character gives what `normalize` gives
+the whole token: lowercasing (one code point at a time in Arrow), the digit mapping and the punctuation
+replacement all act on single code points."""
 _CHAR_TABLE_MAX = 1 << 18  # entries (~25 MiB); cleared beyond, so adversarial input cannot grow it
 
 
-def _normalize_pieces(pieces: list[str]) -> list[str]:
+def _normalize_pieces(pieces: list[str]) -> list[list[str]]:
+    """The words of each whitespace-free piece."""
     chars = set().union(*pieces)
     new = sorted(c for c in chars if ord(c) not in _CHAR_TABLE)
     if new:
         if len(_CHAR_TABLE) + len(new) > _CHAR_TABLE_MAX:
             _CHAR_TABLE.clear()
             new = sorted(chars)
-        _CHAR_TABLE.update(zip(map(ord, new), normalize(pa.array(new), collapse_whitespace=False).to_pylist()))
-    return [p.translate(_CHAR_TABLE) for p in pieces]
+        mapped = normalize(pa.array(new), collapse_whitespace=False, punctuation=PUNCTUATION).to_pylist()
+        _CHAR_TABLE.update(zip(map(ord, new), mapped))
+    return [p.translate(_CHAR_TABLE).split() for p in pieces]
 
 
 def word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(uint64 hash of every normalized non-empty word, document after document; int64 word count per
-    document). Nulls count as empty texts."""
-    words = pc.ascii_split_whitespace(pc.fill_null(texts, ""))
-    words = words.combine_chunks() if isinstance(words, pa.ChunkedArray) else words
-    lengths = pc.list_value_length(words).to_numpy(zero_copy_only=False).astype(np.int64)
-    encoded = pc.dictionary_encode(words.flatten())
-    piece_hash, piece_off = _vocab_pieces(encoded.dictionary)
+    """(uint64 hash of every word, document after document; int64 word count per document). Nulls count
+    as empty texts."""
+    tokens = pc.ascii_split_whitespace(pc.fill_null(texts, ""))
+    tokens = tokens.combine_chunks() if isinstance(tokens, pa.ChunkedArray) else tokens
+    lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)
+    encoded = pc.dictionary_encode(tokens.flatten())
+    word_hash, word_off = _vocab_words(encoded.dictionary)
     idx = encoded.indices.to_numpy(zero_copy_only=False)
-    per_entry = np.diff(piece_off)
-    if per_entry.max(initial=0) <= 1:  # no token split again: drop the ones normalized away
-        first = piece_off[:-1][idx]
-        kept = per_entry[idx] == 1
-        if kept.all():
-            return piece_hash[first], lengths
-        before = np.zeros(len(idx) + 1, np.int64)
-        np.cumsum(kept, out=before[1:])
-        ends = np.cumsum(lengths)
-        return piece_hash[first[kept]], before[ends] - before[ends - lengths]
-    count = per_entry[idx]  # words each token stands for: 0 (normalized away), 1, or more (split again)
-    doc = np.repeat(np.arange(len(lengths)), lengths)
-    lengths = np.bincount(doc, weights=count, minlength=len(lengths)).astype(np.int64)
-    ends = np.cumsum(count)
-    pos = np.arange(ends[-1] if len(ends) else 0, dtype=np.int64) + np.repeat(piece_off[:-1][idx] - (ends - count), count)
-    return piece_hash[pos], lengths
+    count = np.diff(word_off)[idx]  # words each token stands for: 0 (all punctuation), 1, or more
+    if (count == 1).all():
+        return word_hash[word_off[:-1][idx]], lengths
+    token_ends = np.cumsum(lengths)
+    words_before = np.zeros(len(idx) + 1, np.int64)
+    np.cumsum(count, out=words_before[1:])
+    lengths = words_before[token_ends] - words_before[token_ends - lengths]
+    # the k-th word of token t is word_hash[word_off[idx[t]] + k]
+    first_word = np.repeat(word_off[:-1][idx] - words_before[:-1], count)
+    return word_hash[np.arange(words_before[-1], dtype=np.int64) + first_word], lengths
 
 
-def _vocab_pieces(vocab: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of the normalized non-empty words of each distinct token: (flat uint64 hashes, int64
-    offsets of length len(vocab) + 1)."""
+def _vocab_words(vocab: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the words of each distinct token: (flat uint64 hashes, int64 offsets of length
+    len(vocab) + 1)."""
     data, offs = string_buffers(vocab)
     base = int(offs[0]) if len(offs) else 0
     data = data[base: int(offs[-1])] if len(offs) else data[:0]
     offs = offs - base
-    keep = np.take(_KEEP, data)
-    kept_before = np.zeros(len(data) + 1, np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    lo, hi = kept_before[offs[:-1]], kept_before[offs[1:]]
-    hashes = segment_hashes(np.take(_MAP, data[keep]), lo, hi)
-    count = (hi > lo).astype(np.int64)
+    # ASCII path: a word starts at a non-separator byte that begins a token or follows a separator,
+    # and ends before a separator or the token's end.
+    word_byte = ~np.take(_SEPARATOR, data)
+    boundary = np.zeros(len(data) + 1, bool)  # a token starts (or the data ends) before this byte
+    boundary[offs] = True
+    prev_sep = np.ones(len(data), bool)
+    prev_sep[1:] = ~word_byte[:-1]
+    starts = np.flatnonzero(word_byte & (prev_sep | boundary[:-1]))
+    next_sep = np.ones(len(data), bool)
+    next_sep[:-1] = ~word_byte[1:]
+    ends = np.flatnonzero(word_byte & (next_sep | boundary[1:])) + 1
+    owner = np.searchsorted(offs, starts, side="right") - 1
+    hashes = segment_hashes(np.take(_MAP, data), starts, ends)
+    count = np.bincount(owner, minlength=len(vocab)).astype(np.int64)
     special_before = np.zeros(len(data) + 1, np.int64)
     np.cumsum(np.take(_SPECIAL, data), out=special_before[1:])
     special = np.flatnonzero(special_before[offs[1:]] > special_before[offs[:-1]])
     if not len(special):
-        return hashes[count > 0], np.concatenate([[0], np.cumsum(count)])
+        return hashes, np.concatenate([[0], np.cumsum(count)])
+    # Exact path for the tokens with non-ASCII bytes: their ASCII-path words are replaced.
     pieces = pc.utf8_split_whitespace(vocab.take(pa.array(special)))
-    n_pieces = pc.list_value_length(pieces).to_numpy(zero_copy_only=False).astype(np.int64)
-    norm = pa.array(_normalize_pieces(pieces.flatten().to_pylist()), pa.large_string())
-    nd, no = string_buffers(norm)
-    b = int(no[0]) if len(no) else 0
-    plo, phi = no[:-1] - b, no[1:] - b
-    piece_hashes = segment_hashes(nd[b: int(no[-1])] if len(no) else nd[:0], plo, phi)
-    piece_kept = phi > plo
-    owner = np.repeat(np.arange(len(special)), n_pieces)
-    count[special] = np.bincount(owner[piece_kept], minlength=len(special))
-    # Flat layout: each entry's pieces in entry order; ordinary entries hold their one hash (if any).
+    piece_owner = np.repeat(special, pc.list_value_length(pieces).to_numpy(zero_copy_only=False))
+    piece_words = _normalize_pieces(pieces.flatten().to_pylist())
+    words_per_piece = np.array([len(w) for w in piece_words], np.int64)
+    words = [w for ws in piece_words for w in ws]
+    special_hashes = segment_hashes(*_buffers_and_bounds(words))
+    ordinary = np.ones(len(vocab), bool)
+    ordinary[special] = False
+    keep = ordinary[owner]
+    count[special] = np.bincount(piece_owner, weights=words_per_piece, minlength=len(vocab))[special].astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(count)])
     flat = np.empty(int(offsets[-1]), np.uint64)
-    ordinary = np.ones(len(count), bool)
-    ordinary[special] = False
-    ordinary &= count > 0
-    flat[offsets[:-1][ordinary]] = hashes[ordinary]
-    kept_owner = owner[piece_kept]
-    first_piece = np.concatenate([[0], np.cumsum(np.bincount(kept_owner, minlength=len(special)))])[:-1]
-    within = np.arange(len(kept_owner)) - first_piece[kept_owner]
-    flat[offsets[special][kept_owner] + within] = piece_hashes[piece_kept]
+    # Each token's words go to offsets[token] onwards, in order: ordinary tokens' from the ASCII path,
+    # special tokens' from the exact path (both lists are ordered by token).
+    for token_of_word, word_hashes_ in ((owner[keep], hashes[keep]),
+                                         (np.repeat(piece_owner, words_per_piece), special_hashes)):
+        if len(token_of_word):
+            first = np.flatnonzero(np.r_[True, token_of_word[1:] != token_of_word[:-1]])
+            within = np.arange(len(token_of_word)) - np.repeat(first, np.diff(np.r_[first, len(token_of_word)]))
+            flat[offsets[token_of_word] + within] = word_hashes_
     return flat, offsets.astype(np.int64)
+
+
+def _buffers_and_bounds(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    data, offs = string_buffers(pa.array(words, pa.large_string()))
+    base = int(offs[0]) if len(offs) else 0
+    data = data[base: int(offs[-1])] if len(offs) else data[:0]
+    return data, offs[:-1] - base, offs[1:] - base
