@@ -9,7 +9,8 @@ Every system starts from the raw text and ends with a signature per document (sh
   LeanMinHash for the bulk path.
 - datatrove: MinhashDedupSignature.get_shingles + get_signature per document (16 buckets x 8 hashes,
   64-bit), with its default English word tokenizer (spaCy's rule-based tokenizer).
-- refinery: corpus.dedup.minhash.signatures(word_shingles(batch)) on Arrow batches of 4096 documents.
+- refinery: corpus.dedup.minhash.text_signatures on Arrow batches of 4096 documents (the minhash_dedup
+  phase's default batch_rows; it works through them in slices of ~2 MiB of text).
 
     .venv/bin/python benchmarks/bench_minhash.py [--repeat 2] [--limit 0] [--rounds 5] [--block 3] [--join 1]
 """
@@ -86,11 +87,11 @@ def main() -> None:
           f"{NUM_PERM} permutations")
     from datasketch import LeanMinHash, MinHash
 
-    from corpus.dedup.minhash import signatures, word_shingles
+    from corpus.dedup.minhash import text_signatures
 
     def refinery():
         for i in range(0, n, 4096):
-            signatures(word_shingles(pa.array(texts[i:i + 4096]), NGRAM), NUM_PERM)
+            text_signatures(pa.array(texts[i:i + 4096]), num_perm=NUM_PERM, seed=1, ngram=NGRAM, mode="word")
 
     def ds_per_doc():
         for t in texts:

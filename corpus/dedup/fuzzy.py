@@ -27,7 +27,7 @@ from corpus.dedup.components import EDGES, run_components, write_both_ways
 from corpus.dedup.layout import (PRIORITY_SHIFT, drilled, node_keys, ordinal_of, priority_of, partition_items, partition_of, peak_rss_mb,
                                  read_shard, shard_items, shuffle_read, shuffle_write, write_table_atomic)
 from corpus.dedup.lsh import band_hashes, choose_bands
-from corpus.dedup.minhash import HASH_FAMILY, shingle, signatures
+from corpus.dedup.minhash import HASH_FAMILY, text_signatures
 from corpus.dedup.results import NODES, ResultsWorker, nodes_path
 from corpus.io.files import join, read_json, write_json_atomic
 from corpus.runtime import ledger
@@ -88,7 +88,8 @@ class SignatureWorker:
             n = t.num_rows
             nodes = node_keys(np.full(n, doc_priority(cfg, domain)), item.ordinal, np.arange(row, row + n))
             row += n
-            sigs = signatures(shingle(t.column("text"), ngram=cfg.ngram, mode=cfg.mode), cfg.num_perm, cfg.seed)
+            sigs = text_signatures(t.column("text"), num_perm=cfg.num_perm, seed=cfg.seed, ngram=cfg.ngram,
+                                   mode=cfg.mode)
             bh = band_hashes(sigs, self.bands, self.rows)  # (n, bands); 0 for documents without shingles
             has = bh[:, 0] != 0
             buckets.append(bh[has].reshape(-1))

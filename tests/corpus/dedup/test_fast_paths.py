@@ -77,3 +77,13 @@ def test_punctuation_separates_words_in_both_paths():
     assert counts.tolist() == [6, 5]
     expected = ["don", "t", "u", "s", "based", "0000", "naïve", "don", "t", "u", "s"]
     assert h.tolist() == hash_strings(pa.array(expected)).tolist()
+
+
+def test_text_signatures_in_slices_equal_one_pass(monkeypatch):
+    texts = pa.chunked_array([["alpha beta gamma delta epsilon zeta " * k for k in range(1, 30)], [None, ""]])
+    whole = signatures(word_shingles(texts.combine_chunks(), 5), 16, seed=3)
+    monkeypatch.setattr(minhash, "_TEXT_SLICE_BYTES", 100)  # slices of a few documents, some of one
+    sliced = minhash.text_signatures(texts, num_perm=16, seed=3, ngram=5, mode="word")
+    assert sliced.shape == whole.shape and (sliced == whole).all()
+    empty = minhash.text_signatures(pa.array([], pa.string()), num_perm=16, seed=3, ngram=5, mode="word")
+    assert empty.shape == (0, 16)
