@@ -31,17 +31,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus.dedup.text import normalize, segment_hashes, string_buffers
+from corpus.dedup.text import hash_strings, normalize, segment_hashes, string_buffers
 
 PUNCTUATION = " "
 """What `normalize` puts for a punctuation or symbol character in shingle text: a word separator."""
 
-_MAP = np.arange(256, dtype=np.uint8)
+_MAP = np.arange(256, dtype=np.uint8)  # what normalize does to each ASCII byte; other bytes kept
 _MAP[ord("A"): ord("Z") + 1] += 32
 _MAP[ord("0"): ord("9") + 1] = ord("0")
-_SEPARATOR = np.zeros(256, bool)
-for _lo, _hi in ((33, 47), (58, 64), (91, 96), (123, 126)):  # ASCII punctuation and symbols
-    _SEPARATOR[_lo: _hi + 1] = True
+for _lo, _hi in ((33, 47), (58, 64), (91, 96), (123, 126)):  # ASCII punctuation and symbols (all P or S)
+    _MAP[_lo: _hi + 1] = ord(PUNCTUATION)
 _SPECIAL = np.zeros(256, bool)  # bytes that send a token to the exact path
 _SPECIAL[0x80:] = True
 _SPECIAL[28:32] = True
@@ -71,13 +70,12 @@ def _normalize_pieces(pieces: list[str]) -> list[list[str]]:
 def word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 hash of every word, document after document; int64 word count per document). Nulls count
     as empty texts."""
-    tokens = pc.ascii_split_whitespace(pc.fill_null(texts, ""))
-    tokens = tokens.combine_chunks() if isinstance(tokens, pa.ChunkedArray) else tokens
+    tokens = pc.ascii_split_whitespace(_map_ascii(texts))
     lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)
     encoded = pc.dictionary_encode(tokens.flatten())
     word_hash, word_off = _vocab_words(encoded.dictionary)
     idx = encoded.indices.to_numpy(zero_copy_only=False)
-    count = np.diff(word_off)[idx]  # words each token stands for: 0 (all punctuation), 1, or more
+    count = np.diff(word_off)[idx]  # words each token stands for: 1, or 0 or more for non-ASCII ones
     if (count == 1).all():
         return word_hash[word_off[:-1][idx]], lengths
     token_ends = np.cumsum(lengths)
@@ -89,58 +87,47 @@ def word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
     return word_hash[np.arange(words_before[-1], dtype=np.int64) + first_word], lengths
 
 
+def _map_ascii(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The texts with every ASCII byte normalized by _MAP (one table lookup over the whole text buffer;
+    UTF-8 multi-byte sequences hold only bytes >= 0x80, which stay as they are)."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    data, offs = string_buffers(texts)
+    base = int(offs[0]) if len(offs) else 0
+    mapped = np.take(_MAP, data[base: int(offs[-1])]) if len(offs) else np.zeros(0, np.uint8)
+    return pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs - base), pa.py_buffer(mapped))
+
+
 def _vocab_words(vocab: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of the words of each distinct token: (flat uint64 hashes, int64 offsets of length
-    len(vocab) + 1)."""
+    """Hashes of the words of each distinct token of ASCII-mapped text: (flat uint64 hashes, int64
+    offsets of length len(vocab) + 1). An ASCII token is one word already."""
     data, offs = string_buffers(vocab)
     base = int(offs[0]) if len(offs) else 0
     data = data[base: int(offs[-1])] if len(offs) else data[:0]
     offs = offs - base
-    # ASCII path: a word starts at a non-separator byte that begins a token or follows a separator,
-    # and ends before a separator or the token's end.
-    word_byte = ~np.take(_SEPARATOR, data)
-    boundary = np.zeros(len(data) + 1, bool)  # a token starts (or the data ends) before this byte
-    boundary[offs] = True
-    prev_sep = np.ones(len(data), bool)
-    prev_sep[1:] = ~word_byte[:-1]
-    starts = np.flatnonzero(word_byte & (prev_sep | boundary[:-1]))
-    next_sep = np.ones(len(data), bool)
-    next_sep[:-1] = ~word_byte[1:]
-    ends = np.flatnonzero(word_byte & (next_sep | boundary[1:])) + 1
-    owner = np.searchsorted(offs, starts, side="right") - 1
-    hashes = segment_hashes(np.take(_MAP, data), starts, ends)
-    count = np.bincount(owner, minlength=len(vocab)).astype(np.int64)
+    hashes = segment_hashes(data, offs[:-1], offs[1:])
     special_before = np.zeros(len(data) + 1, np.int64)
     np.cumsum(np.take(_SPECIAL, data), out=special_before[1:])
-    special = np.flatnonzero(special_before[offs[1:]] > special_before[offs[:-1]])
+    # Arrow splits an empty text into one empty token: it has no word, like the exact path says
+    special = np.flatnonzero((special_before[offs[1:]] > special_before[offs[:-1]]) | (offs[1:] == offs[:-1]))
     if not len(special):
-        return hashes, np.concatenate([[0], np.cumsum(count)])
-    # Exact path for the tokens with non-ASCII bytes: their ASCII-path words are replaced.
+        return hashes, np.arange(len(vocab) + 1, dtype=np.int64)
+    # Exact path for the tokens with non-ASCII bytes (or separators 28-31), and the empty token.
     pieces = pc.utf8_split_whitespace(vocab.take(pa.array(special)))
     piece_owner = np.repeat(special, pc.list_value_length(pieces).to_numpy(zero_copy_only=False))
     piece_words = _normalize_pieces(pieces.flatten().to_pylist())
     words_per_piece = np.array([len(w) for w in piece_words], np.int64)
-    words = [w for ws in piece_words for w in ws]
-    special_hashes = segment_hashes(*_buffers_and_bounds(words))
-    ordinary = np.ones(len(vocab), bool)
-    ordinary[special] = False
-    keep = ordinary[owner]
+    count = np.ones(len(vocab), np.int64)
     count[special] = np.bincount(piece_owner, weights=words_per_piece, minlength=len(vocab))[special].astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(count)])
     flat = np.empty(int(offsets[-1]), np.uint64)
-    # Each token's words go to offsets[token] onwards, in order: ordinary tokens' from the ASCII path,
-    # special tokens' from the exact path (both lists are ordered by token).
-    for token_of_word, word_hashes_ in ((owner[keep], hashes[keep]),
-                                         (np.repeat(piece_owner, words_per_piece), special_hashes)):
-        if len(token_of_word):
-            first = np.flatnonzero(np.r_[True, token_of_word[1:] != token_of_word[:-1]])
-            within = np.arange(len(token_of_word)) - np.repeat(first, np.diff(np.r_[first, len(token_of_word)]))
-            flat[offsets[token_of_word] + within] = word_hashes_
-    return flat, offsets.astype(np.int64)
-
-
-def _buffers_and_bounds(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    data, offs = string_buffers(pa.array(words, pa.large_string()))
-    base = int(offs[0]) if len(offs) else 0
-    data = data[base: int(offs[-1])] if len(offs) else data[:0]
-    return data, offs[:-1] - base, offs[1:] - base
+    ordinary = np.ones(len(vocab), bool)
+    ordinary[special] = False
+    flat[offsets[:-1][ordinary]] = hashes[ordinary]
+    word_owner = np.repeat(piece_owner, words_per_piece)  # ordered by token
+    if len(word_owner):
+        first = np.flatnonzero(np.r_[True, word_owner[1:] != word_owner[:-1]])
+        within = np.arange(len(word_owner)) - np.repeat(first, np.diff(np.r_[first, len(word_owner)]))
+        flat[offsets[word_owner] + within] = hash_strings(pa.array([w for ws in piece_words for w in ws],
+                                                                   pa.large_string()))
+    return flat, offsets
