@@ -29,7 +29,7 @@ from corpus.dedup.layout import (PRIORITY_SHIFT, drilled, node_keys, ordinal_of,
 from corpus.dedup.lsh import band_hashes, choose_bands
 from corpus.dedup.minhash import HASH_FAMILY, text_signatures
 from corpus.dedup.results import NODES, ResultsWorker, nodes_path
-from corpus.io.files import join, read_json, write_json_atomic
+from corpus.io.files import filesystem, join, read_json, write_json_atomic
 from corpus.runtime import ledger
 from corpus.runtime.cross_shard import PhaseKind
 
@@ -161,7 +161,16 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
             raise ConfigError(f"reference has {ref['partitions']} partitions. Fix: partitions: 0 or "
                               f"{ref['partitions']}")
         partitions = ref["partitions"]
-    write_json_atomic(join(ctx.phase_dir, "params.json"), {**params, "partitions": partitions})
+    params_path = join(ctx.phase_dir, "params.json")
+    fs, local = filesystem(params_path)
+    if fs.exists(local):  # a resumed run: its earlier steps must have used the same parameters
+        before = read_json(params_path)
+        before.setdefault("hash_family", 1)  # written before families were recorded
+        if {k: before.get(k) for k in params} != params:
+            raise ConfigError(f"{ctx.phase_dir}: this phase was started with {before}, this run computes "
+                              f"{params} (another refinery version?); its finished steps would not match "
+                              f"the rest. Fix: delete that folder to rebuild the phase.")
+    write_json_atomic(params_path, {**params, "partitions": partitions})
     summary: dict = {"bands": bands, "rows": rows, "num_perm": cfg.num_perm, "partitions": partitions}
     run = functools.partial(_run_step, ctx, cfg.drill_kill_step)
     q = run("signatures", shards, functools.partial(SignatureWorker, cfg, ctx.phase_dir, partitions))

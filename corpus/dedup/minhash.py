@@ -57,16 +57,15 @@ def multipliers(n: int, seed: int = 0x5EED) -> np.ndarray:
 
 
 def word_shingles(texts: pa.Array, n: int) -> Shingles:
-    """Word n-gram hashes of the CCNet-normalized texts: normalizing the text then splitting it gives
-    the same words as splitting then normalizing each token (normalization only lowercases, maps
-    digits and deletes characters; a token left empty, such as a lone dash, is dropped), which is what
-    corpus.dedup.words does, once per distinct token."""
+    """Word n-gram hashes of the texts, words as defined in corpus.dedup.words (the words of
+    `normalize(text, punctuation=" ")`)."""
     hashes, lengths = word_hashes(texts)
     return _ngrams(hashes, lengths, n)
 
 
 def char_shingles(texts: pa.Array, n: int) -> Shingles:
-    """Byte n-gram hashes of the CCNet-normalized texts."""
+    """Byte n-gram hashes of the normalized texts (punctuation becoming a space, whitespace runs one
+    space, as for words)."""
     data, offs = string_buffers(normalize(texts, punctuation=PUNCTUATION))
     base = offs[0]
     data = data[base: offs[-1]]

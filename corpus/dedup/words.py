@@ -66,7 +66,8 @@ def _normalize_pieces(pieces: list[str]) -> list[list[str]]:
             new = sorted(chars)
         mapped = normalize(pa.array(new), collapse_whitespace=False, punctuation=PUNCTUATION).to_pylist()
         _CHAR_TABLE.update(zip(map(ord, new), mapped))
-    return [p.translate(_CHAR_TABLE).split() for p in pieces]
+    # the only whitespace a translated piece holds is the PUNCTUATION put for punctuation
+    return [[w for w in p.translate(_CHAR_TABLE).split(PUNCTUATION) if w] for p in pieces]
 
 
 def word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -54,6 +54,10 @@ class _LedgerActor:
         self.ledger_dir = ledger_dir
         return True
 
+    def release(self) -> None:
+        """Drops the worker (and its models) while the actor waits in the pool."""
+        self.worker = None
+
     def run(self, item: Any, attempt: int) -> dict[str, Any]:
         import ray
 
@@ -79,6 +83,8 @@ class ActorPool:
         return taken + [actor_cls.options(scheduling_strategy="SPREAD").remote() for _ in range(n - len(taken))]
 
     def give_back(self, actors: list[Any]) -> None:
+        for actor in actors:
+            actor.release.remote()  # fire and forget: it runs before the actor's next setup
         self.idle.extend(actors)
 
     def close(self) -> None:
@@ -111,18 +117,24 @@ def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callabl
     ledger_dir = join(phase_dir, "ledger")
 
     def set_up(n: int) -> list[Any]:
-        for fresh in (False, True):  # a pooled actor may have died while idle: then retry with new ones
-            actors = pool.take(n, fresh=fresh)
-            try:
-                ray.get([a.setup.remote(factory, ledger_dir) for a in actors])
-                return actors
-            except (RayActorError, RayTaskError) as exc:
-                for a in actors:
-                    ray.kill(a)
-                if fresh or isinstance(exc, RayTaskError):
-                    raise RuntimeError(f"{desc}: a worker could not start (its stages or models failed to "
-                                       f"build): {getattr(exc, 'cause', None) or exc}") from exc
-        raise AssertionError("unreachable")
+        """n actors with this call's worker built: pooled ones first; one that died while idle is
+        replaced by a new actor. A worker that fails to build fails the call."""
+        actors = pool.take(n)
+        refs = [a.setup.remote(factory, ledger_dir) for a in actors]
+        try:
+            for i, ref in enumerate(refs):
+                try:
+                    ray.get(ref)
+                except RayActorError:
+                    ray.kill(actors[i])
+                    actors[i] = pool.take(1, fresh=True)[0]
+                    ray.get(actors[i].setup.remote(factory, ledger_dir))
+        except (RayActorError, RayTaskError) as exc:
+            for a in actors:
+                ray.kill(a)
+            raise RuntimeError(f"{desc}: a worker could not start (its stages or models failed to build): "
+                               f"{getattr(exc, 'cause', None) or exc}") from exc
+        return actors
 
     def new_actor():
         return set_up(1)[0]
@@ -133,6 +145,7 @@ def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callabl
     attempts: collections.Counter[str] = collections.Counter()
     inflight: dict[Any, tuple[Any, Any, float]] = {}
     quarantined: list[str] = []
+    killed: set[Any] = set()
     rows_done, started = 0, time.monotonic()
     bar = tqdm(total=total, initial=total - len(items), desc=desc, unit="shard", disable=not progress,
                dynamic_ncols=True, mininterval=1.0)
@@ -157,11 +170,13 @@ def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callabl
                 for ref, (actor, item, t0) in list(inflight.items()):
                     if now - t0 > timeout_s and ref not in ready:
                         ray.kill(actor)  # its ref now fails with RayActorError: retried below
+                        killed.add(actor)
             for ref in ready:
                 actor, item, _ = inflight.pop(ref)
                 try:
                     entry = ray.get(ref)
-                except RayActorError as exc:  # the worker process, or its node, died
+                except RayActorError as exc:  # the worker process, or its node, died or is unreachable
+                    ray.kill(actor)  # an unreachable one may still hold its CPU and the item
                     idle.append(new_actor())
                     failed(item, exc)
                     continue
@@ -169,7 +184,8 @@ def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callabl
                     idle.append(actor)
                     failed(item, getattr(exc, "cause", None) or exc)
                     continue
-                idle.append(actor)
+                # a timed-out actor can finish just before the kill lands: keep its work, not the actor
+                idle.append(new_actor() if actor in killed else actor)
                 ledger.clear_quarantine(phase_dir, item.key)
                 if on_done:
                     on_done(entry)

@@ -119,6 +119,9 @@ def test_new_corpus_against_an_existing_index(tmp_path):
     params_path.write_text(json.dumps(params))
     with pytest.raises(Exception, match="hash family 1.*rebuild"):
         run_kind(fuzzy.KIND, cfg, str(tmp_path / "bad2"), new_parts)
+    # Resuming a phase folder started by family 1 is refused too (its finished steps would not match).
+    with pytest.raises(Exception, match="started with.*delete that folder"):
+        run_kind(fuzzy.KIND, fuzzy.MinhashDedupConfig(), str(tmp_path / "old-fuzzy"), old_parts)
 
 
 def test_marking_stages_accept_an_empty_batch(tmp_path):
