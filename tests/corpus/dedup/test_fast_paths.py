@@ -87,3 +87,23 @@ def test_text_signatures_in_slices_equal_one_pass(monkeypatch):
     assert sliced.shape == whole.shape and (sliced == whole).all()
     empty = minhash.text_signatures(pa.array([], pa.string()), num_perm=16, seed=3, ngram=5, mode="word")
     assert empty.shape == (0, 16)
+
+
+def test_char_mode_slices_equal_one_pass(monkeypatch):
+    texts = pa.array([f"Ünïcode text, number {k}; more words here" * (k % 4 + 1) for k in range(40)])
+    whole = signatures(minhash.char_shingles(texts, 7), 16, seed=5)
+    monkeypatch.setattr(minhash, "_TEXT_SLICE_BYTES", 150)
+    assert (minhash.text_signatures(texts, num_perm=16, seed=5, ngram=7, mode="char") == whole).all()
+
+
+def test_character_table_is_cleared_when_full_and_stays_exact(monkeypatch):
+    from corpus.dedup import words
+
+    texts = pa.array(["Ωmega—ÉTÉ «naïve» ٣٤ İstanbul", "ĀĒĪŌŪ ąę żółć"])
+    expected = word_hashes(texts)
+    stale = {0x4E00 + i: "x" for i in range(8)}  # CJK entries these texts do not use
+    monkeypatch.setattr(words, "_CHAR_TABLE", dict(stale))
+    monkeypatch.setattr(words, "_CHAR_TABLE_MAX", 8)  # full: the new characters do not fit
+    got = word_hashes(texts)
+    assert not set(stale) & set(words._CHAR_TABLE)  # cleared, then filled with what this batch needs
+    assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
