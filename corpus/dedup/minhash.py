@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus.dedup.text import U64, normalize, segment_hashes, splitmix64, string_buffers
+from corpus.dedup.text import U64, normalize, one_chunk, segment_hashes, splitmix64, string_buffers
 from corpus.dedup.words import PUNCTUATION, word_hashes
 
 HASH_FAMILY = 2
@@ -67,9 +67,6 @@ def char_shingles(texts: pa.Array, n: int) -> Shingles:
     """Byte n-gram hashes of the normalized texts (punctuation becoming a space, whitespace runs one
     space, as for words)."""
     data, offs = string_buffers(normalize(texts, punctuation=PUNCTUATION))
-    base = offs[0]
-    data = data[base: offs[-1]]
-    offs = offs - base
     lengths = np.diff(offs)
     counts = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1))
     starts_doc = np.repeat(offs[:-1], counts)
@@ -157,8 +154,7 @@ def text_signatures(texts: pa.Array | pa.ChunkedArray, *, num_perm: int, seed: i
                     mode: str) -> np.ndarray:
     """MinHash signatures of texts, (n_docs, num_perm) uint32, computed in slices of about
     _TEXT_SLICE_BYTES of text (whole documents; a longer document is a slice of its own)."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    texts = one_chunk(texts)
     ends = np.cumsum(pc.binary_length(pc.fill_null(texts, "")).to_numpy(zero_copy_only=False), dtype=np.int64)
     out, start = [], 0
     while start < len(texts):

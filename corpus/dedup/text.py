@@ -33,10 +33,10 @@ def normalize(texts: pa.Array | pa.ChunkedArray, collapse_whitespace: bool = Tru
     if collapse_whitespace:
         x = pc.replace_substring_regex(x, r"\s+", " ")
         x = pc.utf8_trim_whitespace(x)
-    return _one_chunk(x)
+    return one_chunk(x)
 
 
-def _one_chunk(x) -> pa.Array:
+def one_chunk(x) -> pa.Array:
     if isinstance(x, pa.ChunkedArray):
         x = x.combine_chunks() if x.num_chunks != 1 else x.chunk(0)
     return x
@@ -51,16 +51,19 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> U64(31))
 
 
-def string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes as uint8, int64 offsets of length n+1) of a string array without nulls."""
-    strings = _one_chunk(strings)
+def string_buffers(strings: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes as uint8, int64 offsets of length n+1 starting at 0) of a string array, nulls as empty
+    strings: string i is data[offsets[i]:offsets[i+1]]. Zero-copy views where Arrow allows."""
+    strings = one_chunk(strings)
     if strings.type == pa.string():
         strings = strings.cast(pa.large_string())
     strings = pc.fill_null(strings, "")
     _, off_buf, data_buf = strings.buffers()
+    if off_buf is None:  # an empty array may have no offsets buffer
+        return np.zeros(0, np.uint8), np.zeros(1, np.int64)
     offsets = np.frombuffer(off_buf, np.int64)[strings.offset: strings.offset + len(strings) + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    return data, offsets
+    return data[offsets[0]: offsets[-1]], offsets - offsets[0]
 
 
 _POWERS_CACHED = 1 << 21  # entries: 32 MiB for both tables, more than a 4096-document batch's vocabulary
@@ -104,5 +107,4 @@ def segment_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np
 def hash_strings(strings: pa.Array) -> np.ndarray:
     """64-bit hash of each string (uint64, one per element; null hashes like the empty string)."""
     data, offsets = string_buffers(strings)
-    base = offsets[0]
-    return segment_hashes(data[base: offsets[-1]], offsets[:-1] - base, offsets[1:] - base)
+    return segment_hashes(data, offsets[:-1], offsets[1:])

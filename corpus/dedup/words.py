@@ -93,21 +93,14 @@ def word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
 def _map_ascii(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The texts with every ASCII byte normalized by _MAP (one table lookup over the whole text buffer;
     UTF-8 multi-byte sequences hold only bytes >= 0x80, which stay as they are)."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
     data, offs = string_buffers(texts)
-    base = int(offs[0]) if len(offs) else 0
-    mapped = np.take(_MAP, data[base: int(offs[-1])]) if len(offs) else np.zeros(0, np.uint8)
-    return pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs - base), pa.py_buffer(mapped))
+    return pa.LargeStringArray.from_buffers(len(offs) - 1, pa.py_buffer(offs), pa.py_buffer(np.take(_MAP, data)))
 
 
 def _vocab_words(vocab: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of the words of each distinct token of ASCII-mapped text: (flat uint64 hashes, int64
     offsets of length len(vocab) + 1). An ASCII token is one word already."""
     data, offs = string_buffers(vocab)
-    base = int(offs[0]) if len(offs) else 0
-    data = data[base: int(offs[-1])] if len(offs) else data[:0]
-    offs = offs - base
     hashes = segment_hashes(data, offs[:-1], offs[1:])
     special_before = np.zeros(len(data) + 1, np.int64)
     np.cumsum(np.take(_SPECIAL, data), out=special_before[1:])

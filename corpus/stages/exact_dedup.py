@@ -8,8 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from corpus.config import setting
-from corpus.stages.base import StageSpec, fixed
-from corpus.stages.minhash_dedup import ResultsMarker
+from corpus.stages.minhash_dedup import marker_spec
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -17,11 +16,4 @@ class ExactMarkConfig:
     index_phase: str = setting(doc="name of the exact_dedup phase of this job whose results to join")
 
 
-SPEC = StageSpec(
-    name="exact_dedup",
-    config=ExactMarkConfig,
-    kind="score",
-    build=lambda cfg, ctx: ResultsMarker(cfg.index_phase, ctx, "exact_cluster_v1", "exact_duplicate_v1"),
-    reads=fixed("id"),
-    writes=fixed("exact_cluster_v1", "exact_duplicate_v1"),
-)
+SPEC = marker_spec("exact_dedup", ExactMarkConfig, "exact_cluster_v1", "exact_duplicate_v1")

@@ -41,11 +41,16 @@ class ResultsMarker:
             pa.field(self.dup_col, pa.bool_()), dup)
 
 
-SPEC = StageSpec(
-    name="minhash_dedup",
-    config=MinhashMarkConfig,
-    kind="score",
-    build=lambda cfg, ctx: ResultsMarker(cfg.index_phase, ctx, "minhash_cluster_v1", "minhash_duplicate_v1"),
-    reads=fixed("id"),
-    writes=fixed("minhash_cluster_v1", "minhash_duplicate_v1"),
-)
+def marker_spec(name: str, config: type, cluster_col: str, dup_col: str) -> StageSpec:
+    """The stage that joins a dedup phase's results (`config` has `index_phase`) onto the documents."""
+    return StageSpec(
+        name=name,
+        config=config,
+        kind="score",
+        build=lambda cfg, ctx: ResultsMarker(cfg.index_phase, ctx, cluster_col, dup_col),
+        reads=fixed("id"),
+        writes=fixed(cluster_col, dup_col),
+    )
+
+
+SPEC = marker_spec("minhash_dedup", MinhashMarkConfig, "minhash_cluster_v1", "minhash_duplicate_v1")
