@@ -18,11 +18,11 @@ passes of `normalize` and the Unicode split were 40% of the signature path. So:
   `normalize` does to ASCII; bytes of UTF-8 multi-byte sequences (all >= 0x80) are left alone;
 - the mapped texts are split on ASCII whitespace and the tokens dictionary-encoded (natural text repeats
   its words, so each distinct token is hashed once); a token of ASCII bytes is then one word;
-- a distinct token with non-ASCII bytes, or the separators 28-31 that Arrow's Unicode split also
-  honours, is split again with `utf8_split_whitespace` (NBSP, thin space, ...) and its pieces are
-  normalized character by character through a table of what `normalize` makes of each character
-  (`_normalize_pieces`): the exact definition whatever the script, without compiling normalize's
-  Unicode regexes for every batch (that compile was 2-3 ms of a 4096-document batch's ~50).
+- a distinct token with non-ASCII bytes, or the separators 28-31 that Unicode whitespace includes, is
+  normalized character by character through a table of what `normalize` makes of each character and
+  split again on Unicode whitespace (NBSP, thin space, ...; `_token_words`): the exact definition
+  whatever the script, without compiling normalize's Unicode regexes for every batch (that compile
+  was 2-3 ms of a 4096-document batch's ~50).
 Mapping the whole buffer before the split, rather than each distinct token after it, was 18% faster
 (A/B in one process, 4,096 Wikipedia leads and 400 ~780-word documents, identical hashes, 2026-11-29).
 """
@@ -56,9 +56,12 @@ replacement all act on single code points."""
 _CHAR_TABLE_MAX = 1 << 18  # entries (~25 MiB); cleared beyond, so adversarial input cannot grow it
 
 
-def _normalize_pieces(pieces: list[str]) -> list[list[str]]:
-    """The words of each whitespace-free piece."""
-    chars = set().union(*pieces)
+def _token_words(tokens: list[str]) -> list[list[str]]:
+    """The words of each token: normalized character by character, then split on whitespace. Python's
+    whitespace is exactly Arrow's utf8 whitespace here (checked over every code point, 2026-11-29);
+    Arrow's `utf8_split_whitespace` itself is not used: in pyarrow 26.0.1 it sometimes returns a piece
+    holding the whitespace when a string ends in a multi-byte space (e.g. 'x\\u2009'), from run to run."""
+    chars = set().union(*tokens)
     new = sorted(c for c in chars if ord(c) not in _CHAR_TABLE)
     if new:
         if len(_CHAR_TABLE) + len(new) > _CHAR_TABLE_MAX:
@@ -66,8 +69,7 @@ def _normalize_pieces(pieces: list[str]) -> list[list[str]]:
             new = sorted(chars)
         mapped = normalize(pa.array(new), collapse_whitespace=False, punctuation=PUNCTUATION).to_pylist()
         _CHAR_TABLE.update(zip(map(ord, new), mapped))
-    # the only whitespace a translated piece holds is the PUNCTUATION put for punctuation
-    return [[w for w in p.translate(_CHAR_TABLE).split(PUNCTUATION) if w] for p in pieces]
+    return [t.translate(_CHAR_TABLE).split() for t in tokens]
 
 
 def word_hashes(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,21 +111,18 @@ def _vocab_words(vocab: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if not len(special):
         return hashes, np.arange(len(vocab) + 1, dtype=np.int64)
     # Exact path for the tokens with non-ASCII bytes (or separators 28-31), and the empty token.
-    pieces = pc.utf8_split_whitespace(vocab.take(pa.array(special)))
-    piece_owner = np.repeat(special, pc.list_value_length(pieces).to_numpy(zero_copy_only=False))
-    piece_words = _normalize_pieces(pieces.flatten().to_pylist())
-    words_per_piece = np.array([len(w) for w in piece_words], np.int64)
+    token_words = _token_words(vocab.take(pa.array(special)).to_pylist())
     count = np.ones(len(vocab), np.int64)
-    count[special] = np.bincount(piece_owner, weights=words_per_piece, minlength=len(vocab))[special].astype(np.int64)
+    count[special] = [len(w) for w in token_words]
     offsets = np.concatenate([[0], np.cumsum(count)])
     flat = np.empty(int(offsets[-1]), np.uint64)
     ordinary = np.ones(len(vocab), bool)
     ordinary[special] = False
     flat[offsets[:-1][ordinary]] = hashes[ordinary]
-    word_owner = np.repeat(piece_owner, words_per_piece)  # ordered by token
+    # the k-th word of special token t goes to offsets[t] + k
+    word_owner = np.repeat(special, count[special])
     if len(word_owner):
-        first = np.flatnonzero(np.r_[True, word_owner[1:] != word_owner[:-1]])
-        within = np.arange(len(word_owner)) - np.repeat(first, np.diff(np.r_[first, len(word_owner)]))
-        flat[offsets[word_owner] + within] = hash_strings(pa.array([w for ws in piece_words for w in ws],
-                                                                   pa.large_string()))
+        starts = np.repeat(np.cumsum(count[special]) - count[special], count[special])
+        flat[offsets[word_owner] + np.arange(len(word_owner)) - starts] = hash_strings(
+            pa.array([w for ws in token_words for w in ws], pa.large_string()))
     return flat, offsets
