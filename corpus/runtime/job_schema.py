@@ -8,57 +8,14 @@ refinery itself validates with corpus.runtime.spec, whose messages name the fiel
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
-import typing
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 from corpus.runtime.spec import InputSpec, RuntimeSpec
 from corpus.sources import SOURCES
 from corpus.stages import STAGES
 from schemas.arrow import DOMAINS
-
-
-def dataclass_schema(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    props = {}
-    required = []
-    for f in dataclasses.fields(cls):
-        prop = type_schema(hints[f.name])
-        m = f.metadata
-        if m.get("doc"):
-            prop["description"] = m["doc"] + (f" ({m['unit']})" if m.get("unit") else "")
-        for key, js in (("ge", "minimum"), ("le", "maximum"), ("gt", "exclusiveMinimum"), ("lt", "exclusiveMaximum")):
-            if m.get(key) is not None:
-                prop[js] = m[key]
-        if f.default is not dataclasses.MISSING:
-            prop["default"] = list(f.default) if isinstance(f.default, tuple) else f.default
-        elif f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
-        props[f.name] = prop
-    out = {"type": "object", "properties": props, "additionalProperties": False}
-    if required:
-        out["required"] = required
-    return out
-
-
-def type_schema(tp: Any) -> dict[str, Any]:
-    origin = get_origin(tp)
-    if tp is Any:
-        return {}
-    if origin is Literal:
-        return {"enum": list(get_args(tp))}
-    if origin in (Union, types.UnionType):
-        return {"anyOf": [type_schema(a) for a in get_args(tp)]}
-    if origin is tuple:
-        return {"type": "array", "items": type_schema(get_args(tp)[0])}
-    if origin is dict:
-        return {"type": "object", "additionalProperties": type_schema(get_args(tp)[1])}
-    if dataclasses.is_dataclass(tp):
-        return dataclass_schema(tp)
-    return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"},
-            str: {"type": "string"}, type(None): {"type": "null"}}[tp]
+from schemas.config import dataclass_schema
 
 
 def job_json_schema() -> dict[str, Any]:

@@ -8,7 +8,6 @@ the field, the value and the fix.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import difflib
 import os
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from corpus.config import ConfigError, config_from_dict, setting
+from schemas.config import apply_overrides
 from corpus.sources import SOURCES
 from corpus.stages import STAGES
 from schemas.arrow import DOMAINS
@@ -91,34 +91,6 @@ def load_job(path: str, overrides: list[str] = (), output: str | None = None) ->
     if output is not None:
         data["output"] = output
     return parse_job(data, base_dir=os.path.dirname(os.path.abspath(path)), output_override=output is not None)
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """`a.b.0.c=value`: walk mappings by key and lists by index; the value is parsed as YAML."""
-    data = copy.deepcopy(data)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected key=value. Fix: e.g. --set runtime.workers=4")
-        node: Any = data
-        parts = key.split(".")
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            where = ".".join(parts[: i + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"--set {key}: '{part}' is not an index of the list at {where} "
-                                      f"(length {len(node)}). Fix: use 0..{len(node) - 1}.")
-                part = int(part)
-            elif not isinstance(node, dict):
-                raise ConfigError(f"--set {key}: {where} is a value, not a mapping or list.")
-            if last:
-                node[part] = yaml.safe_load(raw)
-            else:
-                if isinstance(node, dict) and part not in node:
-                    node[part] = {}
-                node = node[part]
-    return data
 
 
 def parse_job(data: Any, base_dir: str, output_override: bool = False) -> JobSpec:
