@@ -231,7 +231,10 @@ def dataclass_schema(cls: type) -> dict[str, Any]:
             if m.get(key) is not None:
                 prop[js] = m[key]
         if f.default is not dataclasses.MISSING:
-            prop["default"] = list(f.default) if isinstance(f.default, tuple) else f.default
+            default = f.default
+            if dataclasses.is_dataclass(default):
+                default = dataclasses.asdict(default)
+            prop["default"] = list(default) if isinstance(default, tuple) else default
         elif f.default_factory is dataclasses.MISSING:
             required.append(f.name)
         props[f.name] = prop

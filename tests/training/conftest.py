@@ -84,3 +84,32 @@ def tiny_tokenizer(tiny_run, tmp_path_factory):
 def tiny_layout():
     """domain -> [(part name, demo file)] of `tiny_run`."""
     return LAYOUT
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tiny_tokenizer, tiny_layout, tmp_path_factory):
+    """Each part exported alone, then merged per domain; a manifest like the exporter's, written as
+    manifest.json. Returns (export dir, loaded tokenizer, manifest, per-part counts)."""
+    from training.megatron_export import export_part, merge_shards, read_counts
+    from training.tokenizer import load_tokenizer
+
+    run, _ = tiny_run
+    tok = load_tokenizer(tiny_tokenizer)
+    out = str(tmp_path_factory.mktemp("export"))
+    data = os.path.join(run, "00-clean-abc", "data")
+    domains, shards = {}, {}
+    for domain, parts in tiny_layout.items():
+        prefixes = []
+        for part, _ in parts:
+            prefix = os.path.join(out, "shards", domain, part)
+            counts = export_part(os.path.join(data, f"domain={domain}", f"part-{part}.parquet"), tok.tokenizer,
+                                 tok.eod_id, tok.vocab_size, prefix)
+            shards[(domain, part)] = counts
+            prefixes.append(prefix)
+        merge_shards(prefixes, os.path.join(out, f"{domain}_text_document"), tok.vocab_size)
+        domains[domain] = {"prefix": f"{domain}_text_document",
+                           **read_counts(os.path.join(out, f"{domain}_text_document"))}
+    manifest = {"tokenizer": tok.config, "domains": domains}
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    return out, tok, manifest, shards

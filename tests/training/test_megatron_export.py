@@ -9,30 +9,11 @@ pytest.importorskip("megatron.core")
 from schemas.mixture import make_mixture_weights  # noqa: E402
 from training.blend_check import check_blend  # noqa: E402
 from training.megatron_export import export_part, merge_shards, read_counts, token_dtype  # noqa: E402
-from training.tokenizer import load_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_run, tiny_tokenizer, tiny_layout, tmp_path_factory):
-    """Each part exported alone, then merged per domain; a manifest like the exporter's."""
-    run, _ = tiny_run
-    tok = load_tokenizer(tiny_tokenizer)
-    out = str(tmp_path_factory.mktemp("export"))
-    data = os.path.join(run, "00-clean-abc", "data")
-    domains, shards = {}, {}
-    for domain, parts in tiny_layout.items():
-        prefixes = []
-        for part, _ in parts:
-            prefix = os.path.join(out, "shards", domain, part)
-            counts = export_part(os.path.join(data, f"domain={domain}", f"part-{part}.parquet"), tok.tokenizer,
-                                 tok.eod_id, tok.vocab_size, prefix)
-            shards[(domain, part)] = counts
-            prefixes.append(prefix)
-        merge_shards(prefixes, os.path.join(out, f"{domain}_text_document"), tok.vocab_size)
-        domains[domain] = {"prefix": f"{domain}_text_document",
-                           **read_counts(os.path.join(out, f"{domain}_text_document"))}
-    manifest = {"tokenizer": tok.config, "domains": domains}
-    return out, tok, manifest, shards
+def exported(tiny_export):
+    return tiny_export
 
 
 def test_dtype_follows_megatron_core():

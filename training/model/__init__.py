@@ -1,0 +1,1 @@
+"""Model side of the Megatron-core backend: config translation, layer specs, position encodings."""

@@ -1,0 +1,69 @@
+"""Build megatron-core's GPTModel from layer specs (a layer composition as data).
+
+The layer spec is megatron-core's local one (plain torch) on CPU, TransformerEngine's where TE is
+installed and a GPU runs. Its core attention is swapped for ours (training/model/attention.py,
+torch's scaled_dot_product_attention) where megatron-core has no equivalent: ALiBi and xPos, and the
+local spec everywhere (SDPA reaches the flash / memory-efficient kernels on GPU; megatron's local
+DotProductAttention materializes the full score matrix).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from training.model.config import ModelConfig, to_transformer_config
+
+POSITION_EMBEDDING = {"rope": "rope", "learned": "learned_absolute", "alibi": "none", "xpos": "none"}
+"""Our position setting -> GPTModel's position_embedding_type (ALiBi and xPos live in the attention)."""
+
+
+def transformer_engine_available() -> bool:
+    try:
+        import transformer_engine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def layer_spec(cfg: ModelConfig, *, use_te: bool):
+    """The transformer layer's ModuleSpec for this config."""
+    from megatron.core.models.gpt import gpt_layer_specs
+
+    from training.model.attention import core_attention_spec
+
+    norm = "RMSNorm" if cfg.norm == "rmsnorm" else "LayerNorm"
+    if use_te:
+        spec = gpt_layer_specs.get_gpt_layer_with_transformer_engine_spec(normalization=norm)
+        if cfg.position in ("rope", "learned"):
+            return spec  # TE's fused attention already does these
+    else:
+        spec = gpt_layer_specs.get_gpt_layer_local_spec(normalization=norm)
+    spec = copy.deepcopy(spec)
+    ours = "none" if cfg.position in ("rope", "learned") else cfg.position
+    spec.submodules.self_attention.submodules.core_attention = core_attention_spec(
+        ours, rotary_base=cfg.rotary_base)
+    return spec
+
+
+def build_gpt(cfg: ModelConfig, *, vocab_size: int, tensor_parallel: int = 1, pipeline_parallel: int = 1,
+              pre_process: bool = True, post_process: bool = True, on_gpu: bool = False):
+    """A GPTModel on this rank (its tensor-parallel slice and pipeline stage); parallel state must be set up.
+
+    `vocab_size` is the padded size (training.model.config.padded_vocab_size).
+    """
+    from megatron.core.models.gpt.gpt_model import GPTModel
+
+    use_te = on_gpu and transformer_engine_available()
+    config = to_transformer_config(cfg, tensor_parallel=tensor_parallel, pipeline_parallel=pipeline_parallel,
+                                   on_gpu=on_gpu)
+    return GPTModel(
+        config=config,
+        transformer_layer_spec=layer_spec(cfg, use_te=use_te),
+        vocab_size=vocab_size,
+        max_sequence_length=cfg.max_position or cfg.seq_length,
+        pre_process=pre_process,
+        post_process=post_process,
+        share_embeddings_and_output_weights=cfg.tie_embeddings,
+        position_embedding_type=POSITION_EMBEDDING[cfg.position],
+        rotary_base=int(cfg.rotary_base),
+    )
