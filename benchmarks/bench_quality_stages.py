@@ -167,14 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         examples, folders = sample_examples(max_positives=800, max_pages=40)
         settings = TrainSettings()
         pipeline, metrics = train(examples, settings)
-        path = os.path.join(tmp, "quality_v1.joblib")
-        save_model(pipeline, path, settings, metrics, {"samples": folders})
-        quality = QualityScorer(QualityConfig(model_path=path, pareto_alpha=9.0))
+        path = os.path.join(tmp, "quality_v1.npz")
+        sha256 = save_model(pipeline, path, settings, metrics, {"samples": folders})["sha256"]
+        quality = QualityScorer(QualityConfig(model_path=path, model_sha256=sha256, pareto_alpha=9.0))
         ours_q, _ = time_refinery(quality, table, args.batch)
         ours_lq, _ = time_refinery(lambda b: quality(langid(b)), table, args.batch)
         # Both models on the first 2,000 characters only (max_chars): the cost no longer grows with length.
         langid_2k = LangIdScorer(LangIdConfig(max_chars=2000))
-        quality_2k = QualityScorer(QualityConfig(model_path=path, pareto_alpha=9.0, max_chars=2000))
+        quality_2k = QualityScorer(QualityConfig(model_path=path, model_sha256=sha256, pareto_alpha=9.0,
+                                                 max_chars=2000))
         ours_l2, out_2k = time_refinery(langid_2k, table, args.batch)
         ours_lq2, _ = time_refinery(lambda b: quality_2k(langid_2k(b)), table, args.batch)
     same = np.mean(np.array(out_2k.column("lang_v1").to_pylist(), dtype=object) == np.array(lang, dtype=object))

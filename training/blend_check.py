@@ -6,11 +6,19 @@ megatron-core's blending (helpers_cpp.build_blending_indices) picks, for each sa
 furthest behind its target, so on N samples the error is O(1/N). Samples are also read through
 GPTDataset.__getitem__ to prove the token files decode, and their tokens are checked against the
 dataset's own vocabulary bound.
+
+GPTDataset caches its sample indices as .npy files next to the dataset (`<prefix>/cache/`) and reads them
+back with numpy.load(allow_pickle=True), which unpickles a file that is not a .npy: a file planted in an
+export folder would run as code. (Its `path_to_cache` setting cannot move the cache here: BlendedDataset
+then calls torch.distributed.get_rank() without a process group.) So the check opens the export through
+links in a fresh private temporary folder: megatron-core's cache lands there, it reads back only what
+it wrote in this call, and the export folder is only read.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any, Mapping
 
 import numpy as np
@@ -50,22 +58,28 @@ def check_blend(export_dir: str, manifest: Mapping[str, Any], weights: Mapping[s
     tok = manifest["tokenizer"]
     tokenizer = _IdsTokenizer(tok["vocab_size"], tok["special_tokens"]["eod"]["id"],
                               tok["special_tokens"]["pad"]["id"], tok["tokenizer_sha256"])
-    config = GPTDatasetConfig(random_seed=seed, sequence_length=seq_length,
-                              blend=(prefixes, [float(weights[d]) for d in domains]), split="100,0,0",
-                              tokenizer=tokenizer, reset_position_ids=False, reset_attention_mask=False,
-                              eod_mask_loss=False, path_to_cache=None)
-    train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [num_samples, 0, 0], lambda: True, config).build()
-    index = np.asarray(train.dataset_index if hasattr(train, "dataset_index") else np.zeros(len(train), int))
-    counts = np.bincount(index, minlength=len(domains))
+    with tempfile.TemporaryDirectory(prefix="refinery-blend-check-") as private:
+        linked = []
+        for d, prefix in zip(domains, prefixes):
+            for ext in (".bin", ".idx"):
+                os.symlink(os.path.abspath(prefix + ext), os.path.join(private, d + ext))
+            linked.append(os.path.join(private, d))
+        config = GPTDatasetConfig(random_seed=seed, sequence_length=seq_length,
+                                  blend=(linked, [float(weights[d]) for d in domains]), split="100,0,0",
+                                  tokenizer=tokenizer, reset_position_ids=False, reset_attention_mask=False,
+                                  eod_mask_loss=False, path_to_cache=None)
+        train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [num_samples, 0, 0], lambda: True, config).build()
+        index = np.asarray(train.dataset_index if hasattr(train, "dataset_index") else np.zeros(len(train), int))
+        counts = np.bincount(index, minlength=len(domains))
+        vocab = tok["vocab_size"]
+        for i in np.linspace(0, len(train) - 1, num=min(read_samples, len(train)), dtype=np.int64):
+            sample = train[int(i)]
+            tokens = sample["tokens"] if isinstance(sample, dict) else sample
+            tokens = np.asarray(tokens)
+            if tokens.shape[-1] != seq_length or tokens.min() < 0 or tokens.max() >= vocab:
+                raise AssertionError(f"blend sample {i}: shape {tokens.shape} or ids out of [0, {vocab})")
     realized = {d: float(counts[i] / len(index)) for i, d in enumerate(domains)}
     errors = {d: abs(realized[d] - float(weights[d])) for d in domains}
-    vocab = tok["vocab_size"]
-    for i in np.linspace(0, len(train) - 1, num=min(read_samples, len(train)), dtype=np.int64):
-        sample = train[int(i)]
-        tokens = sample["tokens"] if isinstance(sample, dict) else sample
-        tokens = np.asarray(tokens)
-        if tokens.shape[-1] != seq_length or tokens.min() < 0 or tokens.max() >= vocab:
-            raise AssertionError(f"blend sample {i}: shape {tokens.shape} or ids out of [0, {vocab})")
     return {"ok": bool(max(errors.values()) <= tolerance), "samples": int(len(index)), "seq_length": seq_length,
             "tolerance": tolerance, "weights": {d: float(weights[d]) for d in domains}, "realized": realized,
             "max_abs_error": max(errors.values()), "opened": opened}

@@ -11,9 +11,11 @@ loop for a monotone remap that cannot change ROC AUC. The classes are balanced b
 one (class weights would move every probability, subsampling keeps the model's prior at 0.5), and the
 held-out Brier score and expected calibration error are reported so calibration is checked, not assumed.
 
-The saved model is two files: `<name>.joblib` (the fitted scikit-learn Pipeline) and `<name>.json`
-(features, training data, date, held-out metrics, and the sha256 of the .joblib). `load_model` refuses a
-.joblib whose sha256 differs from the one recorded: unpickling runs code, so only the recorded file loads.
+The saved model is two files: `<name>.npz`, the model as plain data (corpus/quality/model.py: the
+vectorizer settings as JSON text, the weights and the intercept; it loads without unpickling), and
+`<name>.json`, a record for people (features, training data, date, held-out metrics, the sha256 of the
+.npz to copy into a job file). Nothing reads the .json back to decide what to trust: the quality stage
+checks the .npz against the sha256 the job file gives.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from corpus.io.assets import file_sha256, resolve_asset
+from corpus.io.assets import file_sha256
 from corpus.quality.data import Example
+from corpus.quality.model import FORMAT, from_pipeline, write_model
 
 MODEL_VERSION = "quality_v1"
 
@@ -104,14 +107,9 @@ def train(examples: list[Example], settings: TrainSettings = TrainSettings()) ->
 
 def save_model(pipeline, path: str, settings: TrainSettings, metrics: dict[str, Any],
                training_data: dict[str, Any]) -> dict[str, Any]:
-    """Writes `path` (.joblib) and its metadata next to it (.json); returns the metadata."""
-    import joblib
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    joblib.dump(pipeline, tmp)
-    os.replace(tmp, path)
-    meta = {"version": MODEL_VERSION, "sha256": file_sha256(path), "file": os.path.basename(path),
+    """Writes `path` (.npz, plain data) and its metadata next to it (.json); returns the metadata."""
+    write_model(from_pipeline(pipeline), path)
+    meta = {"version": MODEL_VERSION, "format": FORMAT, "sha256": file_sha256(path), "file": os.path.basename(path),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "features": {"kind": "sklearn HashingVectorizer", "ngram_range": [1, settings.ngram_max],
                          "n_features": settings.n_features, "lowercase": True, "norm": "l2",
@@ -127,15 +125,3 @@ def save_model(pipeline, path: str, settings: TrainSettings, metrics: dict[str, 
 
 def metadata_path(model_path: str) -> str:
     return os.path.splitext(model_path)[0] + ".json"
-
-
-def load_model(uri: str, sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """(pipeline, metadata) of a path or URI; the file must match the sha256 given, else the one its
-    metadata records (corpus.io.assets copies a remote file into the node-local cache once)."""
-    import fsspec
-    import joblib
-
-    with fsspec.open(metadata_path(uri), "r", encoding="utf-8") as f:
-        meta = json.load(f)
-    local = resolve_asset(uri, sha256 or meta.get("sha256", ""))
-    return joblib.load(local), meta

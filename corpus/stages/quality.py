@@ -11,18 +11,23 @@ Two keep rules, both applied by the job's select step:
   diversity. The draw is made from a uniform derived from (seed, document id), so a rerun or another
   worker makes the same decision: `quality_pareto_reason_v1` is "quality_pareto_rejected" or null, and
   `{column: quality_pareto_reason_v1, op: not_null, reason_from_column: true}` drops.
-The model loads (and its sha256 is checked) once per actor, in the constructor.
+The model loads once per actor, in the constructor, after its bytes are checked against the sha256 the
+job file gives (`model_sha256`, required). The model is plain data (corpus/quality/model.py: JSON settings
+and float arrays in one .npz read with allow_pickle=False), so loading it runs no code; the old pickled
+.joblib format is refused with the command that retrains.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 
 import numpy as np
 import pyarrow as pa
 
 from corpus.config import setting
+from corpus.quality.model import RETRAIN, SUFFIX, read_model
 from corpus.stages.base import StageSpec
 
 PARETO_REASON = "quality_pareto_rejected"
@@ -31,14 +36,22 @@ PARETO_REASON = "quality_pareto_rejected"
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class QualityConfig:
     model_path: str = setting(
-        doc="path or URI of the .joblib written by `refinery quality train` (its .json lies next to it)")
-    model_sha256: str | None = setting(
-        None, doc="sha256 of model_path; null = the sha256 recorded in the model's .json")
+        doc="path or URI of the .npz written by `refinery quality train` (plain data: no pickle)")
+    model_sha256: str = setting(
+        doc="sha256 of model_path (`refinery quality train` prints it); a file with other bytes is refused")
     pareto_alpha: float | None = setting(
         None, doc="GPT-3 Pareto keep rule shape (9 in GPT-3); null = no Pareto column", gt=0)
     seed: int = setting(0, doc="seed of the per-document Pareto draw", ge=0)
     max_chars: int = setting(0, doc="score only the first max_chars characters (0 = the whole document)",
                              unit="characters", ge=0)
+
+    def __post_init__(self) -> None:
+        if not self.model_path.endswith(SUFFIX):
+            raise ValueError(f"quality.model_path {self.model_path!r} is not a {SUFFIX} model: the pickled "
+                             f".joblib format is no longer loaded, since unpickling a file runs code. {RETRAIN}.")
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", self.model_sha256):
+            raise ValueError(f"quality.model_sha256 {self.model_sha256!r} is not a sha256 (64 hex digits). "
+                             f"Fix: use the sha256 `refinery quality train` printed, or `sha256sum` of the model.")
 
 
 def pareto_keep(ids: list[str], scores: np.ndarray, alpha: float, seed: int) -> np.ndarray:
@@ -55,16 +68,15 @@ def pareto_keep(ids: list[str], scores: np.ndarray, alpha: float, seed: int) -> 
 
 class QualityScorer:
     def __init__(self, cfg: QualityConfig):
-        from corpus.quality.train import load_model
-
         self.cfg = cfg
-        self.pipeline, self.metadata = load_model(cfg.model_path, cfg.model_sha256)
+        self.model = read_model(cfg.model_path, cfg.model_sha256)
+        self._vectorizer = self.model.vectorizer()
 
     def score(self, texts: list[str | None]) -> np.ndarray:
         if not texts:
             return np.zeros(0, dtype=np.float64)
         end = self.cfg.max_chars or None
-        return self.pipeline.predict_proba([(t or "")[:end] for t in texts])[:, 1].astype(np.float64)
+        return self.model.score([(t or "")[:end] for t in texts], self._vectorizer)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         scores = self.score(batch.column("text").to_pylist())

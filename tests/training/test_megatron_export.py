@@ -1,5 +1,7 @@
 import json
 import os
+import pickle
+import shutil
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import pytest
 pytest.importorskip("megatron.core")
 
 from schemas.mixture import make_mixture_weights  # noqa: E402
-from training.blend_check import check_blend  # noqa: E402
+from training.blend_check import _IdsTokenizer, check_blend  # noqa: E402
 from training.megatron_export import export_part, merge_shards, read_counts, token_dtype  # noqa: E402
 
 
@@ -85,3 +87,43 @@ def test_blend_check_fails_when_weights_do_not_match(exported):
     assert max(errors) > 0.005
     with pytest.raises(ValueError, match="no exported data"):
         check_blend(out, manifest, {"books": 0.5, "github": 0.5})
+
+
+class _CreatesFile:
+    """Unpickling this calls open(path, "w"): the file appearing is the proof that code ran."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_blend_check_never_loads_an_index_cache_from_the_export_folder(exported, tmp_path):
+    # megatron-core reads its cached sample indices with numpy.load(allow_pickle=True), by default from
+    # <prefix>/cache/GPTDataset_indices/: build that cache for these weights, replace every file by a pickle.
+    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+
+    src, _, manifest, _ = exported
+    out = tmp_path / "export"
+    shutil.copytree(src, out)
+    weights = {"books": 0.5, "wikipedia": 0.5}
+    tok = manifest["tokenizer"]
+    config = GPTDatasetConfig(random_seed=1234, sequence_length=64, split="100,0,0",
+                              blend=([os.path.join(str(out), manifest["domains"][d]["prefix"]) for d in weights],
+                                     list(weights.values())),
+                              tokenizer=_IdsTokenizer(tok["vocab_size"], tok["special_tokens"]["eod"]["id"],
+                                                      tok["special_tokens"]["pad"]["id"], tok["tokenizer_sha256"]),
+                              reset_position_ids=False, reset_attention_mask=False, eod_mask_loss=False,
+                              path_to_cache=None)
+    BlendedMegatronDatasetBuilder(GPTDataset, [2000, 0, 0], lambda: True, config).build()
+    planted = sorted(out.glob("*/cache/GPTDataset_indices/*.npy"))
+    assert len(planted) == 3 * len(weights)  # document, sample and shuffle index per domain
+    marker = tmp_path / "pwned"
+    for path in planted:
+        path.write_bytes(pickle.dumps(_CreatesFile(str(marker))))
+    before = sorted((str(p), p.stat().st_mtime_ns) for p in out.rglob("*"))
+    report = check_blend(str(out), manifest, weights, num_samples=2000, seq_length=64, tolerance=0.005)
+    assert report["ok"] and not marker.exists()
+    assert sorted((str(p), p.stat().st_mtime_ns) for p in out.rglob("*")) == before  # the export is only read

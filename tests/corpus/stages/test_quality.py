@@ -1,11 +1,11 @@
-"""Quality classifier: trained on a small real sample it separates held-out real data; the saved model
-is verified by sha256; the scorer adds typed columns; the Pareto keep rule is deterministic and follows
-GPT-3's distribution."""
+"""Quality classifier: trained on a small real sample it separates held-out real data; saved as plain
+data it scores exactly as the fitted scikit-learn pipeline did; the scorer adds typed columns; the Pareto
+keep rule is deterministic and follows GPT-3's distribution. (Refusing pickles and wrong digests:
+test_quality_safety.py.)"""
 
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +14,9 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("fasttext")
 
-from corpus.quality.train import TrainSettings, load_model, save_model, train  # noqa: E402
+from corpus.io.assets import file_sha256  # noqa: E402
+from corpus.quality.model import read_model  # noqa: E402
+from corpus.quality.train import TrainSettings, metadata_path, save_model, train  # noqa: E402
 from corpus.stages.quality import PARETO_REASON, QualityConfig, QualityScorer, pareto_keep  # noqa: E402
 
 
@@ -30,13 +32,13 @@ def trained(tmp_path_factory):
         pytest.skip(str(exc))
     settings = TrainSettings(n_features=1 << 18)
     pipeline, metrics = train(examples, settings)
-    path = str(tmp_path_factory.mktemp("model") / "quality_v1.joblib")
+    path = str(tmp_path_factory.mktemp("model") / "quality_v1.npz")
     save_model(pipeline, path, settings, metrics, {"samples": folders})
-    return path, metrics, examples
+    return path, metrics, examples, pipeline
 
 
 def test_held_out_roc_auc_above_0_9(trained):
-    _, metrics, examples = trained
+    _, metrics, examples, _ = trained
     held = metrics["held_out"]
     assert sum(e.label == 0 for e in examples) >= 100  # enough real negatives to mean something
     assert held["n"] >= 50 and 0 < held["positives"] < held["n"]
@@ -44,28 +46,32 @@ def test_held_out_roc_auc_above_0_9(trained):
     assert held["precision"] > 0.8 and held["recall"] > 0.8
 
 
-def test_metadata_and_sha256_check(trained, tmp_path):
-    path, _, _ = trained
-    with open(path.replace(".joblib", ".json")) as f:
+def test_plain_data_model_scores_as_the_fitted_pipeline(trained):
+    path, _, examples, pipeline = trained
+    texts = [e.text for e in examples] + ["", "x", "Ünïcödé words, AND Punctuation!"]
+    before = pipeline.predict_proba(texts)[:, 1]  # what the pickled pipeline scored, in memory
+    scorer = QualityScorer(QualityConfig(model_path=path, model_sha256=file_sha256(path)))
+    after = scorer.score(texts)
+    assert after.dtype == np.float64 and after.shape == before.shape
+    assert np.max(np.abs(after - before)) <= 1e-9
+    clipped = QualityScorer(QualityConfig(model_path=path, model_sha256=file_sha256(path), max_chars=200))
+    assert np.max(np.abs(clipped.score(texts) - pipeline.predict_proba([t[:200] for t in texts])[:, 1])) <= 1e-9
+
+
+def test_metadata_records_the_sha256_to_put_in_a_job(trained):
+    path, _, _, _ = trained
+    with open(metadata_path(path)) as f:
         meta = json.load(f)
     assert meta["features"]["kind"] == "sklearn HashingVectorizer" and meta["metrics"]["held_out"]["roc_auc"]
-    assert len(meta["sha256"]) == 64 and meta["created"]
-    _, loaded_meta = load_model(path)
-    assert loaded_meta["sha256"] == meta["sha256"]
-    bad = tmp_path / "quality_v1.joblib"
-    shutil.copy(path, bad)
-    shutil.copy(path.replace(".joblib", ".json"), tmp_path / "quality_v1.json")
-    with open(bad, "ab") as f:
-        f.write(b"tampered")
-    with pytest.raises(ValueError, match="sha256"):
-        load_model(str(bad))
-    with pytest.raises(ValueError, match="sha256"):
-        QualityScorer(QualityConfig(model_path=path, model_sha256="0" * 64))
+    assert meta["sha256"] == file_sha256(path) and meta["created"] and meta["format"] == "refinery-quality-npz-1"
+    model = read_model(path, meta["sha256"])
+    assert model.settings["n_features"] == 1 << 18 and model.settings["ngram_range"] == [1, 2]
+    assert model.coef.shape == (1 << 18,)
 
 
 def test_scorer_columns_and_ordering(trained):
-    path, _, examples = trained
-    scorer = QualityScorer(QualityConfig(model_path=path, pareto_alpha=9.0, seed=3))
+    path, _, examples, _ = trained
+    scorer = QualityScorer(QualityConfig(model_path=path, model_sha256=file_sha256(path), pareto_alpha=9.0, seed=3))
     wiki = next(e.text for e in examples if e.label == 1)
     web = next(e.text for e in examples if e.label == 0)
     batch = pa.table({"id": ["a", "b", "c"], "text": pa.array([wiki, web, None], pa.string())})
