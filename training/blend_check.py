@@ -7,12 +7,9 @@ furthest behind its target, so on N samples the error is O(1/N). Samples are als
 GPTDataset.__getitem__ to prove the token files decode, and their tokens are checked against the
 dataset's own vocabulary bound.
 
-GPTDataset caches its sample indices as .npy files next to the dataset (`<prefix>/cache/`) and reads them
-back with numpy.load(allow_pickle=True), which unpickles a file that is not a .npy: a file planted in an
-export folder would run as code. (Its `path_to_cache` setting cannot move the cache here: BlendedDataset
-then calls torch.distributed.get_rank() without a process group.) So the check opens the export through
-links in a fresh private temporary folder: megatron-core's cache lands there, it reads back only what
-it wrote in this call, and the export folder is only read.
+The datasets are opened through links in a fresh private temporary folder, so that megatron-core's
+index cache (read back with numpy's allow_pickle) never comes from the export folder: see
+training/data/blend.py.
 """
 
 from __future__ import annotations
@@ -23,15 +20,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-
-class _IdsTokenizer:
-    """What GPTDataset needs of a tokenizer when the data is already tokenized: sizes and special ids."""
-
-    def __init__(self, vocab_size: int, eod: int, pad: int, sha256: str):
-        self.vocab_size = vocab_size
-        self.eod = eod
-        self.pad = pad
-        self.unique_identifiers = {"class": "refinery.byte_level_bpe", "tokenizer_sha256": sha256}
+from training.data.blend import IdsTokenizer, link_privately
 
 
 def check_blend(export_dir: str, manifest: Mapping[str, Any], weights: Mapping[str, float], *,
@@ -56,14 +45,9 @@ def check_blend(export_dir: str, manifest: Mapping[str, Any], weights: Mapping[s
         opened[d] = {"documents": int(len(ds.document_indices) - 1),
                      "tokens": int(np.sum(ds.sequence_lengths, dtype=np.int64))}
     tok = manifest["tokenizer"]
-    tokenizer = _IdsTokenizer(tok["vocab_size"], tok["special_tokens"]["eod"]["id"],
-                              tok["special_tokens"]["pad"]["id"], tok["tokenizer_sha256"])
+    tokenizer = IdsTokenizer(tok)
     with tempfile.TemporaryDirectory(prefix="refinery-blend-check-") as private:
-        linked = []
-        for d, prefix in zip(domains, prefixes):
-            for ext in (".bin", ".idx"):
-                os.symlink(os.path.abspath(prefix + ext), os.path.join(private, d + ext))
-            linked.append(os.path.join(private, d))
+        linked = list(link_privately(dict(zip(domains, prefixes)), private).values())
         config = GPTDatasetConfig(random_seed=seed, sequence_length=seq_length,
                                   blend=(linked, [float(weights[d]) for d in domains]), split="100,0,0",
                                   tokenizer=tokenizer, reset_position_ids=False, reset_attention_mask=False,

@@ -1,5 +1,7 @@
 """The pretraining blend: megatron-core's builder over the tiny export, shares checked, fixed valid sets."""
 
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from training.data.blend import BlendShareError, build_pretrain_data, check_shar
 
 def _build(tiny_export, weights, **kw):
     out, _, manifest, _ = tiny_export
-    args = dict(split="80,20,0", seq_length=32, seed=7, train_samples=200, valid_samples_per_domain=6,
+    args = dict(private_dir=tempfile.mkdtemp(), split="80,20,0", seq_length=32, seed=7, train_samples=200, valid_samples_per_domain=6,
                 share_tolerance=0.02)
     args.update(kw)
     return build_pretrain_data(out, manifest, weights, **args)

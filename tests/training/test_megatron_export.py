@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("megatron.core")
 
 from schemas.mixture import make_mixture_weights  # noqa: E402
-from training.blend_check import _IdsTokenizer, check_blend  # noqa: E402
+from training.blend_check import check_blend  # noqa: E402
+from training.data.blend import IdsTokenizer  # noqa: E402
 from training.megatron_export import export_part, merge_shards, read_counts, token_dtype  # noqa: E402
 
 
@@ -113,8 +114,7 @@ def test_blend_check_never_loads_an_index_cache_from_the_export_folder(exported,
     config = GPTDatasetConfig(random_seed=1234, sequence_length=64, split="100,0,0",
                               blend=([os.path.join(str(out), manifest["domains"][d]["prefix"]) for d in weights],
                                      list(weights.values())),
-                              tokenizer=_IdsTokenizer(tok["vocab_size"], tok["special_tokens"]["eod"]["id"],
-                                                      tok["special_tokens"]["pad"]["id"], tok["tokenizer_sha256"]),
+                              tokenizer=IdsTokenizer(tok),
                               reset_position_ids=False, reset_attention_mask=False, eod_mask_loss=False,
                               path_to_cache=None)
     BlendedMegatronDatasetBuilder(GPTDataset, [2000, 0, 0], lambda: True, config).build()

@@ -11,7 +11,11 @@ BlendedMegatronDatasetBuilder + GPTDataset, and a fixed validation set per domai
   samples. The share of the samples the run will draw is checked against the weights before step 1
   (megatron-core picks, for each sample, the domain furthest behind its target, so the error is
   O(1/samples)); the run then records the share of the samples it actually read.
-Index caches are off (path_to_cache=None): megatron-core would reload them with numpy's allow_pickle.
+GPTDataset caches its sample indices as .npy files next to the dataset (`<prefix>/cache/`) and reads them
+back with numpy.load(allow_pickle=True): a file planted in an export folder would run as code (and
+`path_to_cache` cannot move the cache without a process group). So datasets are opened through links in
+a private folder the caller owns (a fresh temporary folder): the cache lands there, megatron-core reads
+back only what it wrote in this process, and the export folder is only read.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ class BlendShareError(ValueError):
     """The blend's realized token shares depart from the mixture weights by more than the tolerance."""
 
 
-class _IdsTokenizer:
-    """What GPTDataset needs of a tokenizer when the data is already tokenized: sizes and special ids."""
+class IdsTokenizer:
+    """What GPTDataset needs of a tokenizer when the data is already tokenized: sizes and special ids
+    (from the `tokenizer` entry of an export manifest)."""
 
     def __init__(self, tokenizer: Mapping[str, Any]):
         self.vocab_size = int(tokenizer["vocab_size"])
@@ -53,13 +58,23 @@ class PretrainData:
 def _gpt_config(seq_length: int, seed: int, tokenizer: Mapping[str, Any], **blend):
     from megatron.core.datasets.gpt_dataset import GPTDatasetConfig
 
-    return GPTDatasetConfig(random_seed=seed, sequence_length=seq_length, tokenizer=_IdsTokenizer(tokenizer),
+    return GPTDatasetConfig(random_seed=seed, sequence_length=seq_length, tokenizer=IdsTokenizer(tokenizer),
                             reset_position_ids=False, reset_attention_mask=False, eod_mask_loss=False,
                             create_attention_mask=False, path_to_cache=None, **blend)
 
 
+def link_privately(prefixes: Mapping[str, str], private_dir: str) -> dict[str, str]:
+    """name -> prefix of links in `private_dir` to each dataset's .bin and .idx (see the module docstring)."""
+    linked = {}
+    for name, prefix in prefixes.items():
+        for ext in (".bin", ".idx"):
+            os.symlink(os.path.abspath(prefix + ext), os.path.join(private_dir, name + ext))
+        linked[name] = os.path.join(private_dir, name)
+    return linked
+
+
 def build_pretrain_data(export_dir: str, manifest: Mapping[str, Any], weights: Mapping[str, float], *,
-                        split: str, seq_length: int, seed: int, train_samples: int,
+                        private_dir: str, split: str, seq_length: int, seed: int, train_samples: int,
                         valid_samples_per_domain: int, share_tolerance: float) -> PretrainData:
     from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
     from megatron.core.datasets.gpt_dataset import GPTDataset
@@ -72,6 +87,7 @@ def build_pretrain_data(export_dir: str, manifest: Mapping[str, Any], weights: M
     prefixes = {d: os.path.join(export_dir, manifest["domains"][d]["prefix"]) for d in domains}
     for d in domains:
         _check_split(d, prefixes[d], split, seq_length)
+    prefixes = link_privately(prefixes, private_dir)
     tokenizer = manifest["tokenizer"]
     total = sum(float(weights[d]) for d in domains)
     used = {d: float(weights[d]) / total for d in domains}
