@@ -14,8 +14,10 @@ BlendedMegatronDatasetBuilder + GPTDataset, and a fixed validation set per domai
 GPTDataset caches its sample indices as .npy files next to the dataset (`<prefix>/cache/`) and reads them
 back with numpy.load(allow_pickle=True): a file planted in an export folder would run as code (and
 `path_to_cache` cannot move the cache without a process group). So datasets are opened through links in
-a private folder the caller owns (a fresh temporary folder): the cache lands there, megatron-core reads
-back only what it wrote in this process, and the export folder is only read.
+a private folder the caller owns and empties first (a fresh temporary folder; in a training run, a
+folder of the run that rank 0 recreates at start, since megatron-core builds the cache on rank 0 and
+the other ranks read it): the cache lands there, megatron-core reads back only what this run wrote,
+and the export folder is only read.
 """
 
 from __future__ import annotations
@@ -68,7 +70,12 @@ def link_privately(prefixes: Mapping[str, str], private_dir: str) -> dict[str, s
     linked = {}
     for name, prefix in prefixes.items():
         for ext in (".bin", ".idx"):
-            os.symlink(os.path.abspath(prefix + ext), os.path.join(private_dir, name + ext))
+            target, link = os.path.abspath(prefix + ext), os.path.join(private_dir, name + ext)
+            try:
+                os.symlink(target, link)
+            except FileExistsError:  # another rank of this run made it: it must point at the same file
+                if os.readlink(link) != target:
+                    raise
         linked[name] = os.path.join(private_dir, name)
     return linked
 
