@@ -124,7 +124,8 @@ def save_checkpoint(root: str, step: int, model, optimizer, trainer_state: dict[
         os.makedirs(tmp)
     barrier()
     _, built = _sharded_pieces(model, optimizer, with_optimizer_state=bool(optimizer.state))
-    tensors = {_name(p): p.data.detach().to("cpu").contiguous().clone()
+    # Stored in its box shape (prepended axes included), so the loader intersects like with like.
+    tensors = {_name(p): p.data.detach().to("cpu").reshape(_box(p)[1]).contiguous().clone()
                for p in _pieces(built) if is_main_replica(p.replica_id)}
     if tensors:
         path = os.path.join(tmp, f"shard-{rank:05d}.safetensors")
@@ -146,8 +147,9 @@ def save_checkpoint(root: str, step: int, model, optimizer, trainer_state: dict[
 def load_checkpoint(path: str, model, optimizer) -> dict[str, Any]:
     """Fill `model` (and AdamW's state, when the checkpoint has it) from `path`; returns its meta."""
     import torch
-    from megatron.core.dist_checkpointing.dict_utils import dict_list_map_inplace
-    from megatron.core.dist_checkpointing.mapping import ShardedObject, ShardedTensor, apply_factory_merges
+    from megatron.core.dist_checkpointing.dict_utils import dict_list_map_inplace, extract_matching_values
+    from megatron.core.dist_checkpointing.mapping import (ShardedObject, ShardedTensor, ShardedTensorFactory,
+                                                          apply_factory_merges)
     from safetensors import safe_open
 
     meta = read_meta(path)
@@ -192,7 +194,8 @@ def load_checkpoint(path: str, model, optimizer) -> dict[str, Any]:
         return out.reshape(piece.data.shape).to(piece.data.device)
 
     dict_list_map_inplace(fill, built)
-    merged = apply_factory_merges(built, with_factories)
+    factories, _ = extract_matching_values(with_factories, lambda v: isinstance(v, ShardedTensorFactory))
+    merged = apply_factory_merges(built, factories)
     state = {k: v for k, v in merged["model"].items() if v is not None}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("_extra_state")]

@@ -1,0 +1,62 @@
+"""`refinery train pretrain CONFIG.yaml [--set key=value ...] [--address ADDR] [--no-progress]`:
+pretrain a GPT with megatron-core on Ray Train, resuming from the run folder's `latest` checkpoint.
+
+Exit status: 0 done; 2 the config or the run folder is unusable (the message names the field and the
+fix); 1 training failed on a worker (its traceback is printed above by Ray).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train models on an exported corpus (megatron-core on Ray Train)")
+    actions = train.add_subparsers(dest="train_command", required=True)
+    pre = actions.add_parser("pretrain", help="pretrain a GPT (resumes from the run folder's latest checkpoint)")
+    pre.add_argument("config", help="training config YAML, e.g. jobs/pretrain_tiny.yaml")
+    pre.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. schedule.train_steps=50 (repeatable)")
+    pre.add_argument("--address", default=None,
+                     help="Ray cluster to join ('auto', or host:port); default: RAY_ADDRESS, else a local cluster")
+    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pre.set_defaults(handler=_pretrain)
+
+
+def _pretrain(args) -> int:
+    import logging
+
+    from schemas.config import ConfigError
+    from schemas.mixture import MixtureWeightsError
+    from training.loop.config import load_pretrain_config
+    from training.loop.launch import LaunchError, launch_pretrain
+
+    logging.getLogger("megatron").setLevel(logging.WARNING)
+    try:
+        cfg = load_pretrain_config(args.config, args.overrides)
+    except FileNotFoundError as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"refinery: invalid training config: {exc}", file=sys.stderr)
+        return 2
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    try:
+        summary = launch_pretrain(cfg, address=address, progress=not args.no_progress)
+    except (LaunchError, MixtureWeightsError) as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # Ray Train wraps a worker's error; its traceback is already on the screen
+        if type(exc).__name__ in ("TrainingFailedError", "WorkerGroupError", "RayTaskError"):
+            print(f"refinery: training failed: {exc}", file=sys.stderr)
+            return 1
+        raise
+    valid = summary.get("valid_loss", {})
+    print(f"trained {summary['steps']}/{summary['train_steps']} steps, {summary['tokens']:,} tokens; "
+          f"valid loss {valid.get('all', float('nan')):.4f}; skipped steps {summary['bad_steps']}")
+    for d in sorted(summary["weights"]):
+        print(f"  {d:<14} weight {summary['weights'][d]:.4f}  realized {summary['realized_token_share'][d]:.4f}"
+              + (f"  valid loss {valid[d]:.4f}" if d in valid else ""))
+    print(f"run folder: {cfg.output.dir} (metrics.jsonl, checkpoints/, summary.json)")
+    return 0

@@ -1,0 +1,186 @@
+"""Launch a pretraining run on Ray Train: one TorchTrainer worker per rank (per GPU, or per CPU process).
+
+The driver does everything that must happen once and before any worker starts: it resolves the mixture
+weights and writes them, with the resolved config, into the run folder; it refuses to resume a run
+folder whose training settings differ; it checks that the cluster has the GPUs (or CPUs) the layout
+asks for. Ray Train then creates the process group (gloo on CPU, NCCL on GPU) and each worker runs
+training/pretrain.py. The same code path serves the embedded local Ray, a cluster (`--address`), and
+`ray job submit`. A progress bar follows metrics.jsonl, which rank 0 writes step by step (Ray Train
+2.60's own result metrics can come back empty).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+import yaml
+
+from training.loop.config import PretrainConfig, config_to_dict, training_identity
+
+RESOLVED = "config.resolved.yaml"
+MIXTURE = "mixture.json"
+
+
+class LaunchError(RuntimeError):
+    """The run cannot start as configured (resources, run folder, data): the message says why and the fix."""
+
+
+def resolve_weights(cfg: PretrainConfig, manifest: dict[str, Any], manifest_path: str):
+    """The mixture named by data.mixture as a validated MixtureWeights."""
+    from schemas.mixture import load_mixture_weights, make_mixture_weights
+    from training.mixture_weights import llama1_weights, natural_weights
+
+    domains = sorted(d for d, v in manifest["domains"].items() if v.get("prefix"))
+    name = cfg.data.mixture
+    if name == "natural":
+        return natural_weights({"domains": {d: manifest["domains"][d] for d in domains}}, manifest_path)
+    if name == "uniform":
+        return make_mixture_weights({d: 1.0 for d in domains}, method="uniform", inputs=[manifest_path],
+                                    normalize=True)
+    if name == "llama1":
+        return llama1_weights(domains)
+    if not os.path.exists(name):
+        raise LaunchError(f"data.mixture: {name!r} is neither natural, uniform, llama1 nor an existing file")
+    return load_mixture_weights(name)
+
+
+def prepare_run(cfg: PretrainConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Check the data and the run folder, write the resolved config and mixture; returns (weights, manifest)."""
+    from schemas.mixture import write_mixture_weights
+
+    manifest_path = os.path.join(cfg.data.export_dir, "manifest.json")
+    if not os.path.exists(manifest_path):
+        raise LaunchError(f"data.export_dir: {manifest_path} does not exist. Fix: run `refinery export megatron "
+                          f"RUN_DIR --tokenizer DIR --out {cfg.data.export_dir}` first")
+    with open(manifest_path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    mixture = resolve_weights(cfg, manifest, manifest_path)
+    run_dir = cfg.output.dir
+    os.makedirs(run_dir, exist_ok=True)
+    identity = training_identity(cfg)
+    resolved_path = os.path.join(run_dir, RESOLVED)
+    if os.path.exists(resolved_path):
+        with open(resolved_path, encoding="utf-8") as f:
+            before = (yaml.safe_load(f) or {}).get("identity")
+        if before != identity and os.path.exists(os.path.join(run_dir, "checkpoints", "latest")):
+            raise LaunchError(f"{run_dir} holds a run with other training settings (identity {before}, now "
+                              f"{identity}): resuming would mix two runs. Fix: choose another output.dir, or "
+                              f"delete {run_dir}")
+    doc = {"identity": identity, "config": config_to_dict(cfg), "mixture_method": mixture.method}
+    with open(resolved_path + ".tmp", "w", encoding="utf-8") as f:
+        yaml.safe_dump(doc, f, sort_keys=False)
+    os.replace(resolved_path + ".tmp", resolved_path)
+    write_mixture_weights(os.path.join(run_dir, MIXTURE), mixture)
+    return mixture.weights, manifest
+
+
+def check_resources(cfg: PretrainConfig, resources: dict[str, float]) -> bool:
+    """Whether the run uses GPUs; raises LaunchError when the cluster cannot hold the layout."""
+    p = cfg.parallel
+    gpus = float(resources.get("GPU", 0))
+    on_gpu = p.device == "gpu" or (p.device == "auto" and gpus > 0)
+    if on_gpu and p.world_size > gpus:
+        raise LaunchError(f"parallel: TP {p.tensor} x PP {p.pipeline} x DP {p.data} = {p.world_size} GPUs, the Ray "
+                          f"cluster has {gpus:g}. Fix: a smaller layout, or a cluster with more GPUs")
+    cpus = float(resources.get("CPU", 0))
+    if not on_gpu and p.world_size * p.cpus_per_worker > cpus:
+        raise LaunchError(f"parallel: {p.world_size} CPU workers x {p.cpus_per_worker} CPUs, the Ray cluster has "
+                          f"{cpus:g} CPUs. Fix: a smaller layout or parallel.cpus_per_worker")
+    return on_gpu
+
+
+def _worker(payload: dict[str, Any]) -> None:
+    """Ray Train's train_loop_per_worker: the process group exists; run this rank."""
+    import logging
+
+    import ray.train
+
+    from training.loop.config import parse_pretrain_config
+    from training.pretrain import run_pretrain
+
+    logging.getLogger("megatron").setLevel(logging.WARNING)
+    cfg = parse_pretrain_config(payload["config"])
+    run_pretrain(cfg, weights=payload["weights"], on_gpu=payload["on_gpu"],
+                 local_rank=ray.train.get_context().get_local_rank())
+
+
+def launch_pretrain(cfg: PretrainConfig, *, address: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the pretraining run of `cfg` on Ray Train; returns summary.json."""
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    cfg_abs = _absolute_paths(cfg)
+    weights, _ = prepare_run(cfg_abs)
+    if not ray.is_initialized():
+        # No address: an embedded local cluster ("local" never joins a `ray start` cluster by accident), with
+        # a CPU per worker plus one for Ray Train's controller.
+        local = {"num_cpus": max(os.cpu_count() or 1, cfg.parallel.world_size * cfg.parallel.cpus_per_worker + 1),
+                 "_node_ip_address": "127.0.0.1"}
+        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
+                 **({} if address else local))
+    on_gpu = check_resources(cfg_abs, ray.cluster_resources())
+    p = cfg_abs.parallel
+    trainer = TorchTrainer(
+        _worker,
+        train_loop_config={"config": config_to_dict(cfg_abs), "weights": weights, "on_gpu": on_gpu},
+        scaling_config=ScalingConfig(num_workers=p.world_size, use_gpu=on_gpu,
+                                     resources_per_worker={"CPU": p.cpus_per_worker, **({"GPU": 1} if on_gpu else {})}),
+        torch_config=TorchConfig(backend="nccl" if on_gpu else "gloo"),
+        run_config=RunConfig(name="ray-train", storage_path=os.path.join(cfg_abs.output.dir, "ray")),
+    )
+    stop = threading.Event()
+    watcher = threading.Thread(target=_follow, args=(cfg_abs, stop), daemon=True) if progress else None
+    if watcher:
+        watcher.start()
+    try:
+        trainer.fit()
+    finally:
+        stop.set()
+        if watcher:
+            watcher.join(timeout=5)
+    with open(os.path.join(cfg_abs.output.dir, "summary.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _absolute_paths(cfg: PretrainConfig) -> PretrainConfig:
+    """Workers may start in another working directory: give them absolute paths (relative ones are read
+    from the driver's working directory)."""
+    import dataclasses
+
+    data = dataclasses.replace(cfg.data, export_dir=os.path.abspath(cfg.data.export_dir),
+                               mixture=cfg.data.mixture if cfg.data.mixture in ("natural", "uniform", "llama1")
+                               else os.path.abspath(cfg.data.mixture))
+    return dataclasses.replace(cfg, data=data, output=dataclasses.replace(cfg.output, dir=os.path.abspath(cfg.output.dir)))
+
+
+def _follow(cfg: PretrainConfig, stop: threading.Event) -> None:
+    """A progress bar fed by metrics.jsonl (rank 0 appends a line per step)."""
+    from tqdm import tqdm
+
+    path = os.path.join(cfg.output.dir, "metrics.jsonl")
+    bar = tqdm(total=cfg.schedule.train_steps, desc="pretrain", unit="step")
+    offset = 0
+    while not stop.wait(0.5):
+        if not os.path.exists(path):
+            continue
+        if os.path.getsize(path) < offset:
+            offset = 0  # a resumed run cut the file back to its checkpoint
+        with open(path, encoding="utf-8") as f:
+            f.seek(offset)
+            chunk = f.read()
+        lines = chunk.split("\n")
+        offset += len(chunk) - len(lines[-1])  # keep a half-written last line for the next read
+        for line in lines[:-1]:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            bar.n = record["step"]
+            if record["step"] % cfg.schedule.log_interval == 0:
+                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+            bar.refresh()
+    bar.close()
