@@ -113,6 +113,7 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
                                              f"loss or gradient (max_bad_steps {s.max_bad_steps}): stopping")
             tokens_per_s = result.tokens / seconds
             record = {"step": step + 1, "loss": result.loss, "domain_loss": result.domain_loss,
+                      "domain_tokens": result.domain_tokens,
                       "lr": lr, "grad_norm": result.grad_norm, "skipped": not result.finite,
                       "tokens": result.tokens, "tokens_per_s": tokens_per_s, "seconds": seconds,
                       "bad_steps": state["bad_steps"]}

@@ -76,9 +76,9 @@ def _sharded_pieces(model, optimizer, *, with_optimizer_state: bool):
             for group in optimizer.param_groups:
                 for p in group["params"]:
                     state = optimizer.state[p]
-                    sh = by_param[id(p)]
+                    name, sh = by_param[id(p)]
                     for k in _OPT_KEYS:
-                        opt_sd[f"{k}.{sh.key}"] = make_sharded_optimizer_tensor(sh, state[k], prefix=f"optimizer.{k}")
+                        opt_sd[f"{k}.{name}"] = make_sharded_optimizer_tensor(sh, state[k], prefix=f"optimizer.{k}")
         return {"model": model_sd, "optimizer": opt_sd}
 
     with_factories = describe()
@@ -206,15 +206,14 @@ def load_checkpoint(path: str, model, optimizer) -> dict[str, Any]:
         for group in optimizer.param_groups:
             for p in group["params"]:
                 for k in _OPT_KEYS:
-                    optimizer.state[p][k].copy_(merged["optimizer"][f"{k}.{described[id(p)].key}"])
+                    optimizer.state[p][k].copy_(merged["optimizer"][f"{k}.{described[id(p)][0]}"])
     return meta
 
 
-def _by_param(model_sd) -> dict[int, Any]:
-    """id(parameter) -> its ShardedTensor or ShardedTensorFactory."""
-    from megatron.core.dist_checkpointing.dict_utils import nested_values
-
-    return {id(v.data): v for v in nested_values(model_sd) if hasattr(v, "key") and hasattr(v, "data")}
+def _by_param(model_sd) -> dict[int, tuple[str, Any]]:
+    """id(parameter) -> (its state-dict name, its ShardedTensor or ShardedTensorFactory). The name, not the
+    global key, identifies a parameter: the layers of a stage share one key and differ by offset."""
+    return {id(v.data): (name, v) for name, v in model_sd.items() if hasattr(v, "key") and hasattr(v, "data")}
 
 
 def _prune(root: str, keep: int) -> None:

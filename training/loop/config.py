@@ -149,13 +149,15 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 def training_identity(cfg: PretrainConfig) -> str:
     """A digest of what decides the trajectory: a run folder refuses to resume under another one.
 
-    Parallel layout and intervals are left out on purpose: a checkpoint taken at DP=2 resumes at DP=1,
+    Parallel layout, micro-batch size (the gradient is the same mean over the global batch) and intervals
+    are left out on purpose: a checkpoint taken at DP=2 resumes at DP=1,
     and a run may be extended (more train_steps) when the schedule length is pinned by decay_steps.
     """
     d = config_to_dict(cfg)
     for volatile in ("parallel", "output"):
         d.pop(volatile)
-    for key in ("log_interval", "eval_interval", "save_interval", "keep_checkpoints", "max_bad_steps", "train_steps"):
+    for key in ("log_interval", "eval_interval", "save_interval", "keep_checkpoints", "max_bad_steps", "train_steps",
+                "micro_batch_size"):
         d["schedule"].pop(key)
     if cfg.schedule.decay_steps is None:
         d["schedule"]["train_steps"] = cfg.schedule.train_steps  # it sets the decay length
