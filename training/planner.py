@@ -110,7 +110,8 @@ def plan_data(*, params: float, weights: Mapping[str, float], available: Mapping
 
 
 def format_plan(plan: Plan) -> str:
-    lines = [f"params {plan.params:.4g}  x {plan.tokens_per_param:g} tokens/param (Chinchilla) = "
+    rule = " (Chinchilla)" if plan.tokens_per_param == CHINCHILLA_TOKENS_PER_PARAM else ""
+    lines = [f"params {plan.params:.4g}  x {plan.tokens_per_param:g} tokens/param{rule} = "
              f"{plan.tokens_needed:.4g} tokens needed",
              f"{'domain':<14}{'weight':>8}{'budget':>12}{'available':>12}{'max ep':>8}{'ep need':>9}"
              f"{'shortfall':>12}{'to collect':>12}"]

@@ -113,3 +113,18 @@ def tiny_export(tiny_run, tiny_tokenizer, tiny_layout, tmp_path_factory):
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f)
     return out, tok, manifest, shards
+
+
+@pytest.fixture(scope="module")
+def megatron_cpu():
+    """megatron-core's parallel state on one CPU process (gloo), torn down after the module."""
+    pytest.importorskip("megatron.core")
+    import torch
+
+    from training.loop.parallel import ensure_process_group, init_parallel, shutdown_parallel
+
+    ensure_process_group("gloo")
+    init_parallel(tensor=1, pipeline=1, seed=1234, on_gpu=False)
+    yield
+    shutdown_parallel()
+    torch.distributed.destroy_process_group()

@@ -25,7 +25,7 @@ class ModelConfig:
     num_query_groups: int | None = setting(None, doc="key/value heads (grouped-query attention); null = one per "
                                                      "query head", ge=1)
     ffn_hidden_size: int | None = setting(None, doc="MLP width; null = 4 * hidden (gelu) or LLaMA's "
-                                                    "2/3 * 4 * hidden rounded up to 64 (swiglu)", ge=1)
+                                                    "2/3 * 4 * hidden rounded up to a multiple of 256 (swiglu; LLaMA-7B: 11008)", ge=1)
     vocab_size: int | None = setting(None, doc="token ids the model knows; null = the tokenizer's vocabulary from "
                                                "the export manifest (padded to a multiple of 128)", ge=2)
     seq_length: int = setting(128, doc="tokens per training sample", unit="tokens", ge=2)
@@ -65,8 +65,8 @@ class ModelConfig:
     def ffn_size(self) -> int:
         if self.ffn_hidden_size:
             return self.ffn_hidden_size
-        if self.activation == "swiglu":  # LLaMA: 2/3 of 4h keeps the parameter count of a 4h GELU MLP
-            return -(-(8 * self.hidden_size // 3) // 64) * 64
+        if self.activation == "swiglu":  # LLaMA: 2/3 of 4h keeps the parameter count of a 4h GELU MLP; multiple_of 256
+            return -(-(8 * self.hidden_size // 3) // 256) * 256
         return 4 * self.hidden_size
 
     @property
