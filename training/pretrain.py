@@ -123,7 +123,8 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
                 record["max_memory_gib"] = torch.cuda.max_memory_allocated(layout.device) / 2**30
             last = step + 1 == s.train_steps
             if (step + 1) % s.eval_interval == 0 or last:
-                last_valid = evaluate(model, data.valid, micro_batch_size=s.micro_batch_size, collate=collate,
+                last_valid = evaluate(model, data.valid, samples=cfg.data.valid_samples_per_domain,
+                                      micro_batch_size=s.micro_batch_size, collate=collate,
                                       to_device=to_device, bf16=bf16, device=layout.device)
                 record["valid_loss"] = last_valid
             if rank0:

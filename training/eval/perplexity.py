@@ -58,7 +58,8 @@ def checkpoint_loss(run_dir: str, *, seq_length: int | None = None, valid_sample
                                    seq_length=length, seed=cfg.schedule.seed, train_samples=1,
                                    valid_samples_per_domain=valid_samples_per_domain or cfg.data.valid_samples_per_domain,
                                    share_tolerance=1.0)
-        loss = evaluate(model, data.valid, micro_batch_size=micro_batch_size, collate=collate,
+        loss = evaluate(model, data.valid, samples=valid_samples_per_domain or cfg.data.valid_samples_per_domain,
+                        micro_batch_size=micro_batch_size, collate=collate,
                         to_device=lambda b: b, bf16=False, device="cpu")
     finally:
         shutil.rmtree(cache, ignore_errors=True)

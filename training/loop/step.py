@@ -59,23 +59,25 @@ def train_step(model, optimizer, micro_batches: list[dict], *, domains: tuple[st
         p.grad = None
 
     # The mean is over the global batch: count its tokens first (loss masks are known before the forward).
+    # Collectives take tensors on the compute device: an NCCL group refuses CPU tensors.
     tokens = torch.stack([mb["loss_mask"].sum() for mb in micro_batches]).sum().reshape(1).double()
     dist.all_reduce(tokens, group=dp_group)
     global_tokens = tokens.item()
 
-    domain_sum = torch.zeros(n, dtype=torch.float64)
-    domain_tok = torch.zeros(n, dtype=torch.float64)
+    domain_sum = torch.zeros(n, dtype=torch.float64, device=device)
+    domain_tok = torch.zeros(n, dtype=torch.float64, device=device)
     for mb in micro_batches:
         per_token = forward_loss(model, mb, bf16=bf16, device=device)  # [b, s]
         masked = per_token * mb["loss_mask"]                              # [b, s]
         (masked.sum() / global_tokens).backward()
-        ids = mb["dataset_id"].cpu()
-        domain_sum.index_add_(0, ids, masked.detach().sum(1).double().cpu())
-        domain_tok.index_add_(0, ids, mb["loss_mask"].sum(1).double().cpu())
+        ids = mb["dataset_id"]
+        domain_sum.index_add_(0, ids, masked.detach().sum(1).double())
+        domain_tok.index_add_(0, ids, mb["loss_mask"].sum(1).double())
 
     reduce_gradients(model, dp_group)
     stats = torch.cat([domain_sum, domain_tok])
     dist.all_reduce(stats, group=dp_group)
+    stats = stats.cpu()
     domain_sum, domain_tok = stats[:n], stats[n:]
     loss = (domain_sum.sum() / domain_tok.sum()).item()
 
@@ -122,36 +124,38 @@ def global_grad_norm(model) -> float:
     from megatron.core import parallel_state as ps
     from megatron.core.tensor_parallel import param_is_not_tensor_parallel_duplicate
 
-    total = torch.zeros(1, dtype=torch.float64)
+    total = torch.zeros(1, dtype=torch.float64, device=next(model.parameters()).device)
     for p in model.parameters():
         if p.grad is not None and param_is_not_tensor_parallel_duplicate(p):
-            total += p.grad.detach().double().pow(2).sum().cpu()
+            total += p.grad.detach().double().pow(2).sum()
     dist.all_reduce(total, group=ps.get_model_parallel_group())
     return math.sqrt(total.item())
 
 
-def evaluate(model, valid: dict, *, micro_batch_size: int, collate, to_device, bf16: bool,
+def evaluate(model, valid: dict, *, samples: int, micro_batch_size: int, collate, to_device, bf16: bool,
              device: str) -> dict[str, float]:
-    """Token-weighted validation loss per domain over its fixed valid samples, and `all` over every domain.
-    Each data-parallel rank scores every dp_size-th sample; the sums are reduced."""
+    """Token-weighted validation loss per domain over its first `samples` valid samples (a GPTDataset holds
+    whole epochs, often many more), and `all` over every domain. Each data-parallel rank scores every
+    dp_size-th sample; the sums are reduced."""
     import torch
     import torch.distributed as dist
     from megatron.core import parallel_state as ps
 
     dp_rank, dp_size = ps.get_data_parallel_rank(), ps.get_data_parallel_world_size()
     names = sorted(valid)
-    sums = torch.zeros(2 * len(names), dtype=torch.float64)
+    sums = torch.zeros(2 * len(names), dtype=torch.float64, device=device)
     model.eval()
     with torch.no_grad():
         for i, d in enumerate(names):
-            mine = list(range(dp_rank, len(valid[d]), dp_size))
+            mine = list(range(dp_rank, min(samples, len(valid[d])), dp_size))
             for start in range(0, len(mine), micro_batch_size):
                 batch = to_device(collate([valid[d][j] for j in mine[start:start + micro_batch_size]]))
                 per_token = forward_loss(model, batch, bf16=bf16, device=device)
-                sums[i] += (per_token * batch["loss_mask"]).sum().double().cpu()
-                sums[len(names) + i] += batch["loss_mask"].sum().double().cpu()
+                sums[i] += (per_token * batch["loss_mask"]).sum().double()
+                sums[len(names) + i] += batch["loss_mask"].sum().double()
     model.train()
     dist.all_reduce(sums, group=ps.get_data_parallel_group())
+    sums = sums.cpu()
     out = {d: (sums[i] / sums[len(names) + i]).item() for i, d in enumerate(names)}
     out["all"] = (sums[:len(names)].sum() / sums[len(names):].sum()).item()
     return out

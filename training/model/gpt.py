@@ -45,6 +45,24 @@ def layer_spec(cfg: ModelConfig, *, use_te: bool):
     return spec
 
 
+def _norm_in_compute_dtype(model) -> None:
+    """Under bf16 autocast the hidden states are bf16 while norm weights stay fp32; torch's RMSNorm then
+    falls back to unfused fp32 kernels (measured on an H200: 593 -> 471 ms per step of a 370M model once
+    the weight is cast to the input's dtype in the forward). The parameter itself stays fp32."""
+    import torch
+
+    class RMSNormInInputDtype(torch.nn.RMSNorm):
+        def forward(self, x):
+            weight = self.weight
+            if weight is not None and weight.dtype != x.dtype:
+                weight = weight.to(x.dtype)
+            return torch.nn.functional.rms_norm(x, self.normalized_shape, weight, self.eps)
+
+    for module in model.modules():
+        if type(module) is torch.nn.RMSNorm:
+            module.__class__ = RMSNormInInputDtype
+
+
 def build_gpt(cfg: ModelConfig, *, vocab_size: int, tensor_parallel: int = 1, pipeline_parallel: int = 1,
               pre_process: bool = True, post_process: bool = True, on_gpu: bool = False):
     """A GPTModel on this rank (its tensor-parallel slice and pipeline stage); parallel state must be set up.
@@ -56,7 +74,7 @@ def build_gpt(cfg: ModelConfig, *, vocab_size: int, tensor_parallel: int = 1, pi
     use_te = on_gpu and transformer_engine_available()
     config = to_transformer_config(cfg, tensor_parallel=tensor_parallel, pipeline_parallel=pipeline_parallel,
                                    on_gpu=on_gpu)
-    return GPTModel(
+    model = GPTModel(
         config=config,
         transformer_layer_spec=layer_spec(cfg, use_te=use_te),
         vocab_size=vocab_size,
@@ -67,3 +85,6 @@ def build_gpt(cfg: ModelConfig, *, vocab_size: int, tensor_parallel: int = 1, pi
         position_embedding_type=POSITION_EMBEDDING[cfg.position],
         rotary_base=int(cfg.rotary_base),
     )
+    if on_gpu and not use_te:
+        _norm_in_compute_dtype(model)
+    return model
