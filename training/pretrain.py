@@ -1,4 +1,4 @@
-"""The pretraining worker: what each rank runs, top to bottom.
+"""The pretraining worker: what each rank runs, top to bottom (its tensor slice of its pipeline stage).
 
     parallel state -> data (blend + per-domain valid sets) -> model -> optimizer -> resume from `latest`
     -> for each step: this rank's micro-batches -> train_step -> metrics -> eval -> checkpoint
@@ -41,9 +41,6 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
     s, run_dir = cfg.schedule, cfg.output.dir
     layout = init_parallel(tensor=cfg.parallel.tensor, pipeline=cfg.parallel.pipeline, seed=s.seed, on_gpu=on_gpu,
                            local_rank=local_rank)
-    if layout.pp_size > 1:
-        raise NotImplementedError("parallel.pipeline > 1: the pipeline schedule is not implemented yet; use "
-                                  "tensor and data parallelism")
     rank0 = layout.rank == 0
     bf16 = s.precision == "bf16" or (s.precision == "auto" and on_gpu)
     try:
@@ -51,7 +48,8 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
             manifest = json.load(f)
         vocab = padded_vocab_size(cfg.model.vocab_size or manifest["tokenizer"]["vocab_size"], layout.tp_size)
         model = build_gpt(cfg.model, vocab_size=vocab, tensor_parallel=layout.tp_size,
-                          pipeline_parallel=layout.pp_size, on_gpu=on_gpu).to(layout.device)
+                          pipeline_parallel=layout.pp_size, pre_process=layout.first_stage,
+                          post_process=layout.last_stage, on_gpu=on_gpu, seed=s.seed).to(layout.device)
         optimizer = build_optimizer(model, cfg.optimizer, on_gpu=on_gpu)
 
         ckpt_root = os.path.join(run_dir, "checkpoints")

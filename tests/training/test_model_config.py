@@ -79,3 +79,21 @@ def test_parameter_count_matches_the_built_megatron_model(model, megatron_cpu):
 
 def test_swiglu_width_is_llama_two_thirds_rounded_to_256():
     assert ModelConfig(hidden_size=4096, num_attention_heads=32).ffn_size == 11008  # LLaMA-7B's MLP width
+
+
+def test_layout_independent_init_is_seeded_and_follows_megatron_distributions(megatron_cpu):
+    import torch
+
+    from training.model.gpt import build_gpt
+
+    cfg = ModelConfig(num_layers=4)
+    a, b = build_gpt(cfg, vocab_size=1024, seed=7), build_gpt(cfg, vocab_size=1024, seed=7)
+    c = build_gpt(cfg, vocab_size=1024, seed=8)
+    for (name, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(pa, pb), name
+        if "norm" in name:
+            assert torch.all(pa == 1), name
+        else:
+            assert not torch.equal(pa, pc), name
+            std = cfg.init_std / (math.sqrt(2 * 4) if name.endswith(("linear_proj.weight", "linear_fc2.weight")) else 1)
+            assert pa.std().item() == pytest.approx(std, rel=0.1), name

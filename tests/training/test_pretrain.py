@@ -1,10 +1,10 @@
 """Pretraining through the real launch path (Ray Train, gloo workers on CPU) on the tiny export.
 
-The reference run A (TP=1, DP=1, 30 steps) is compared with: TP=2 and DP=2 runs that stop at step 6,
+The reference run A (TP=1, DP=1, 30 steps) is compared with: TP=2, DP=2 and PP=2 runs that stop at step 6,
 then resume from their checkpoint at TP=1 x DP=1 (a resharding load) and continue to step 10; a CLI run
 SIGKILLed mid-way and run again; per-domain losses recombined. All runs share the data order (sample i
-of step s is blend sample s * global_batch + i), the seed and the schedule (decay_steps pinned, so a
-run may stop early and be extended).
+of step s is blend sample s * global_batch + i), the weights at step 0 (drawn layout-independently),
+the seed and the schedule (decay_steps pinned, so a run may stop early and be extended).
 """
 
 import json
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _config(export_dir, out, *, steps, tp=1, dp=1, **model):
+def _config(export_dir, out, *, steps, tp=1, dp=1, pp=1, **model):
     micro = 4 if dp == 1 else 2
     return {"data": {"export_dir": export_dir, "split": "80,20,0", "valid_samples_per_domain": 4,
                      "mixture": "natural"},
@@ -35,7 +35,7 @@ def _config(export_dir, out, *, steps, tp=1, dp=1, **model):
             "optimizer": {"lr": 3e-3, "min_lr": 3e-4},
             "schedule": {"train_steps": steps, "warmup_steps": 3, "decay_steps": 30, "micro_batch_size": micro,
                          "global_batch_size": 8, "eval_interval": 10, "save_interval": 3},
-            "parallel": {"tensor": tp, "data": dp, "device": "cpu"},
+            "parallel": {"tensor": tp, "data": dp, "pipeline": pp, "device": "cpu"},
             "output": {"dir": str(out)}}
 
 
@@ -87,11 +87,11 @@ def test_domain_losses_recombine_to_the_global_loss(reference):
         assert mixed == pytest.approx(record["loss"], abs=1e-9)
 
 
-@pytest.mark.parametrize("layout", [{"tp": 2}, {"dp": 2}], ids=["tp2", "dp2"])
+@pytest.mark.parametrize("layout", [{"tp": 2}, {"dp": 2}, {"pp": 2}], ids=["tp2", "dp2", "pp2"])
 def test_parallel_runs_and_resharded_resume_match_the_reference(reference, tiny_export, tmp_path, layout):
     ref, _ = reference
     out = tmp_path / "run"
-    _launch(_config(tiny_export[0], out, steps=6, **layout))           # TP=2 or DP=2: steps 1-6, saved at 6
+    _launch(_config(tiny_export[0], out, steps=6, **layout))           # TP=2, DP=2 or PP=2: steps 1-6, saved at 6
     assert open(out / "checkpoints" / "latest").read().strip() == "step-00000006"
     _launch(_config(tiny_export[0], out, steps=10))                     # TP=1 x DP=1 from that checkpoint
     got, want = np.array(_losses(out)), np.array(_losses(ref)[:10])

@@ -119,6 +119,10 @@ class PretrainConfig:
             raise ValueError(f"parallel.tensor {p.tensor} must divide the MLP width {m.ffn_size}")
         if m.num_layers % p.pipeline:
             raise ValueError(f"parallel.pipeline {p.pipeline} must divide model.num_layers {m.num_layers}")
+        if m.tie_embeddings and p.pipeline > 1:
+            raise ValueError("model.tie_embeddings with parallel.pipeline > 1: the embedding (first stage) and the "
+                             "output layer (last stage) would need a gradient all-reduce we do not do. Fix: untie "
+                             "them, or parallel.pipeline: 1")
         if s.warmup_steps >= s.train_steps and s.train_steps > 1:
             raise ValueError(f"schedule.warmup_steps {s.warmup_steps} >= train_steps {s.train_steps}")
 

@@ -51,10 +51,6 @@ def prepare_run(cfg: PretrainConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Check the data and the run folder, write the resolved config and mixture; returns (weights, manifest)."""
     from schemas.mixture import write_mixture_weights
 
-    if cfg.parallel.pipeline > 1:
-        raise LaunchError("parallel.pipeline > 1: the pipeline schedule is not implemented yet (megatron-core's is "
-                          "CUDA-only and ours is still to come). Fix: parallel.pipeline: 1, with tensor and data "
-                          "parallelism")
     manifest_path = os.path.join(cfg.data.export_dir, "manifest.json")
     if not os.path.exists(manifest_path):
         raise LaunchError(f"data.export_dir: {manifest_path} does not exist. Fix: run `refinery export megatron "

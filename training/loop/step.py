@@ -1,6 +1,7 @@
 """One optimizer step, top to bottom, and the per-domain validation loss.
 
     micro-batches -> forward -> masked loss (per domain too) -> backward -> accumulate
+                     (through this rank's pipeline stage: training/loop/pipeline.py)
     -> data-parallel gradient reduction -> global gradient norm -> finite check -> clip
     -> learning rate -> AdamW step
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+
+from training.loop.pipeline import forward_backward
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,19 +67,19 @@ def train_step(model, optimizer, micro_batches: list[dict], *, domains: tuple[st
     dist.all_reduce(tokens, group=dp_group)
     global_tokens = tokens.item()
 
+    # Forward and backward through this rank's pipeline stage; the last stage holds the losses.
+    losses = forward_backward(model, micro_batches, global_tokens=global_tokens, bf16=bf16, device=device)
     domain_sum = torch.zeros(n, dtype=torch.float64, device=device)
     domain_tok = torch.zeros(n, dtype=torch.float64, device=device)
-    for mb in micro_batches:
-        per_token = forward_loss(model, mb, bf16=bf16, device=device)  # [b, s]
-        masked = per_token * mb["loss_mask"]                              # [b, s]
-        (masked.sum() / global_tokens).backward()
+    for mb, masked in zip(micro_batches, losses):
         ids = mb["dataset_id"]
-        domain_sum.index_add_(0, ids, masked.detach().sum(1).double())
+        domain_sum.index_add_(0, ids, masked.sum(1).double())
         domain_tok.index_add_(0, ids, mb["loss_mask"].sum(1).double())
 
     reduce_gradients(model, dp_group)
     stats = torch.cat([domain_sum, domain_tok])
     dist.all_reduce(stats, group=dp_group)
+    dist.all_reduce(stats, group=ps.get_pipeline_model_parallel_group())  # only the last stage had losses
     stats = stats.cpu()
     domain_sum, domain_tok = stats[:n], stats[n:]
     loss = (domain_sum.sum() / domain_tok.sum()).item()
@@ -145,17 +148,19 @@ def evaluate(model, valid: dict, *, samples: int, micro_batch_size: int, collate
     names = sorted(valid)
     sums = torch.zeros(2 * len(names), dtype=torch.float64, device=device)
     model.eval()
-    with torch.no_grad():
-        for i, d in enumerate(names):
-            mine = list(range(dp_rank, min(samples, len(valid[d])), dp_size))
-            for start in range(0, len(mine), micro_batch_size):
-                batch = to_device(collate([valid[d][j] for j in mine[start:start + micro_batch_size]]))
-                per_token = forward_loss(model, batch, bf16=bf16, device=device)
-                sums[i] += (per_token * batch["loss_mask"]).sum().double()
-                sums[len(names) + i] += batch["loss_mask"].sum().double()
+    for i, d in enumerate(names):
+        mine = list(range(dp_rank, min(samples, len(valid[d])), dp_size))
+        for start in range(0, len(mine), micro_batch_size):
+            batch = to_device(collate([valid[d][j] for j in mine[start:start + micro_batch_size]]))
+            for masked in forward_backward(model, [batch], global_tokens=1.0, bf16=bf16, device=device,
+                                           forward_only=True):
+                sums[i] += masked.sum().double()
+            sums[len(names) + i] += batch["loss_mask"].sum().double()
     model.train()
     dist.all_reduce(sums, group=ps.get_data_parallel_group())
-    sums = sums.cpu()
+    losses = sums[:len(names)]
+    dist.all_reduce(losses, group=ps.get_pipeline_model_parallel_group())  # only the last stage had losses
+    sums = torch.cat([losses, sums[len(names):]]).cpu()
     out = {d: (sums[i] / sums[len(names) + i]).item() for i, d in enumerate(names)}
     out["all"] = (sums[:len(names)].sum() / sums[len(names):].sum()).item()
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 
 from training.model.config import ModelConfig, to_transformer_config
+from training.model.init import init_weights
 
 POSITION_EMBEDDING = {"rope": "rope", "learned": "learned_absolute", "alibi": "none", "xpos": "none"}
 """Our position setting -> GPTModel's position_embedding_type (ALiBi and xPos live in the attention)."""
@@ -64,10 +65,11 @@ def _norm_in_compute_dtype(model) -> None:
 
 
 def build_gpt(cfg: ModelConfig, *, vocab_size: int, tensor_parallel: int = 1, pipeline_parallel: int = 1,
-              pre_process: bool = True, post_process: bool = True, on_gpu: bool = False):
+              pre_process: bool = True, post_process: bool = True, on_gpu: bool = False, seed: int | None = None):
     """A GPTModel on this rank (its tensor-parallel slice and pipeline stage); parallel state must be set up.
 
-    `vocab_size` is the padded size (training.model.config.padded_vocab_size).
+    `vocab_size` is the padded size (training.model.config.padded_vocab_size). With `seed`, the weights are
+    drawn layout-independently (training/model/init.py): the same model at any TP x PP size.
     """
     from megatron.core.models.gpt.gpt_model import GPTModel
 
@@ -85,6 +87,8 @@ def build_gpt(cfg: ModelConfig, *, vocab_size: int, tensor_parallel: int = 1, pi
         position_embedding_type=POSITION_EMBEDDING[cfg.position],
         rotary_base=int(cfg.rotary_base),
     )
+    if seed is not None:
+        init_weights(model, seed=seed, std=cfg.init_std, num_layers=cfg.num_layers)
     if on_gpu and not use_te:
         _norm_in_compute_dtype(model)
     return model
