@@ -95,10 +95,16 @@ def test_committed_json_schema_matches_the_code():
 def test_json_schema_accepts_the_shipped_jobs_and_refuses_bad_ones():
     schema = job_json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
+    checked = 0
     for name in os.listdir(os.path.join(REPO, "jobs")):
         if name.endswith(".yaml"):
             with open(os.path.join(REPO, "jobs", name)) as f:
-                jsonschema.validate(yaml.safe_load(f), schema)
+                doc = yaml.safe_load(f)
+            if "phases" not in doc:  # a training config (jobs/pretrain_*.yaml): tests/training checks those
+                continue
+            jsonschema.validate(doc, schema)
+            checked += 1
+    assert checked >= 3
     for bad in (spec(nme="x"), spec(runtime={"workers": 0}),
                 spec(phases=[{"name": "p", "stages": [{"normalise": {}}]}])):
         with pytest.raises(jsonschema.ValidationError):
