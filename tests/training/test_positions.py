@@ -277,8 +277,8 @@ def test_core_attention_spec_and_state():
     assert spec.module is SDPACoreAttention
     assert spec.params == {"position": "xpos", "rotary_base": 500000, "xpos_gamma": 0.5,
                            "xpos_scale_base": 1024}
-    with pytest.raises(ValueError, match="position='rope'"):
-        core_attention_spec("rope")
+    with pytest.raises(ValueError, match="position='rotary'"):
+        core_attention_spec("rotary")
 
 
 # ---------------------------------------------------------------- in a megatron-core GPTModel
@@ -297,7 +297,8 @@ def _batch(b=2, s=16):
     return tokens[:, :-1], torch.arange(s).expand(b, s), tokens[:, 1:]
 
 
-@pytest.mark.parametrize("position,embedding", [("alibi", "none"), ("xpos", "none"), ("none", "rope")])
+@pytest.mark.parametrize("position,embedding", [("alibi", "none"), ("xpos", "none"), ("none", "rope"),
+                                                ("rope", "none")])
 def test_gpt_model_trains_with_each_position(megatron_cpu, position, embedding):
     model = _gpt(position, embedding)
     assert model.state_dict().keys() == _gpt(None, embedding).state_dict().keys()  # no extra weights
@@ -322,3 +323,14 @@ def test_gpt_model_none_with_rope_equals_stock_attention(megatron_cpu):
         got = ours(tokens, positions, None)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
+
+def test_gpt_model_with_our_rope_equals_megatron_rope(megatron_cpu):
+    """position "rope" (applied in our core attention, compiled on GPU) = megatron-core's RoPE + its attention."""
+    stock, ours = _gpt(None, "rope"), _gpt("rope", "none")
+    ours.load_state_dict(stock.state_dict(), strict=True)
+    tokens, positions, _ = _batch()
+    causal = torch.triu(torch.ones(1, 1, 16, 16, dtype=torch.bool), diagonal=1)
+    with torch.no_grad():
+        expected = stock(tokens, positions, causal)  # [b, s, vocab]
+        got = ours(tokens, positions, None)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

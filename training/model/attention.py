@@ -23,9 +23,9 @@ from megatron.core.transformer.spec_utils import ModuleSpec
 from megatron.core.transformer.transformer_config import TransformerConfig
 from megatron.core.utils import divide, get_pg_rank, get_pg_size
 
-from training.model.positions import alibi_bias, alibi_slopes, apply_xpos
+from training.model.positions import alibi_bias, alibi_slopes, apply_rope, apply_xpos
 
-POSITIONS = ("none", "alibi", "xpos")
+POSITIONS = ("none", "rope", "alibi", "xpos")
 _CAUSAL_TYPES = (AttnMaskType.causal, AttnMaskType.padding_causal)
 
 
@@ -40,9 +40,10 @@ def alibi_slopes_for_rank(num_heads: int, tp_rank: int, tp_size: int) -> torch.T
 
 
 class SDPACoreAttention(MegatronModule):
-    """Drop-in for megatron-core's DotProductAttention, plus `position` = none | alibi | xpos.
+    """Drop-in for megatron-core's DotProductAttention, plus `position` = none | rope | alibi | xpos.
 
-    "none": positions are handled outside (RoPE in SelfAttention, or learned embeddings).
+    "none": positions are handled outside (megatron-core's RoPE in SelfAttention, or learned embeddings);
+    "rope": RoPE applied here to q and k, fused by torch.compile on GPU.
     """
 
     def __init__(self, config: TransformerConfig, layer_number: int, attn_mask_type: AttnMaskType,
@@ -82,6 +83,7 @@ class SDPACoreAttention(MegatronModule):
         # slopes of non-power-of-two head counts. Moved to the compute device on first use.
         self.alibi_slopes = (alibi_slopes_for_rank(config.num_attention_heads, tp_rank, tp_size)
                              if position == "alibi" else None)
+        self._compiled_rope = None
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 attention_mask: Optional[torch.Tensor], attn_mask_type: Optional[AttnMaskType] = None,
@@ -94,6 +96,11 @@ class SDPACoreAttention(MegatronModule):
         sk = key.size(0)
         causal = (attn_mask_type or self.attn_mask_type) in _CAUSAL_TYPES
 
+        if self.position == "rope":
+            k_pos = torch.arange(sk, device=query.device)  # [sk]; queries are the last sq positions
+            rotate = self._rope_kernel(query)
+            query = rotate(query, k_pos[sk - sq:], rotary_base=self.rotary_base)
+            key = rotate(key, k_pos, rotary_base=self.rotary_base)
         if self.position == "xpos":
             # keys at 0..sk-1, queries the last sq of them (sk > sq only when decoding with a cache)
             k_pos = torch.arange(sk, device=query.device)  # [sk]
@@ -122,6 +129,19 @@ class SDPACoreAttention(MegatronModule):
                                                  is_causal=causal and not explicit,
                                                  scale=self.softmax_scale)
         return out.permute(2, 0, 1, 3).reshape(sq, b, n * hn)  # [b, n, sq, hn] -> [sq, b, n*hn]
+
+    def _rope_kernel(self, query: torch.Tensor):
+        """apply_rope, compiled into one fused kernel on GPU (torch.compile; eager where Triton is missing)."""
+        if not query.is_cuda:
+            return apply_rope
+        if self._compiled_rope is None:
+            try:
+                import triton  # noqa: F401  torch.compile's GPU backend
+
+                self._compiled_rope = torch.compile(apply_rope, dynamic=False)
+            except ImportError:
+                self._compiled_rope = apply_rope
+        return self._compiled_rope
 
     def _sdpa_mask(self, attention_mask: Optional[torch.Tensor], causal: bool, sq: int, sk: int,
                    query: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,10 @@ import copy
 from training.model.config import ModelConfig, to_transformer_config
 from training.model.init import init_weights
 
-POSITION_EMBEDDING = {"rope": "rope", "learned": "learned_absolute", "alibi": "none", "xpos": "none"}
-"""Our position setting -> GPTModel's position_embedding_type (ALiBi and xPos live in the attention)."""
+POSITION_EMBEDDING = {"rope": "none", "learned": "learned_absolute", "alibi": "none", "xpos": "none"}
+"""Our position setting -> GPTModel's position_embedding_type on the local spec: RoPE, ALiBi and xPos live
+in our core attention (RoPE there is compiled into one kernel on GPU). TE's spec keeps megatron-core's
+RoPE (TE fuses it)."""
 
 
 def transformer_engine_available() -> bool:
@@ -40,7 +42,7 @@ def layer_spec(cfg: ModelConfig, *, use_te: bool):
     else:
         spec = gpt_layer_specs.get_gpt_layer_local_spec(normalization=norm)
     spec = copy.deepcopy(spec)
-    ours = "none" if cfg.position in ("rope", "learned") else cfg.position
+    ours = "none" if cfg.position == "learned" else cfg.position
     spec.submodules.self_attention.submodules.core_attention = core_attention_spec(
         ours, rotary_base=cfg.rotary_base)
     return spec
@@ -84,7 +86,7 @@ def build_gpt(cfg: ModelConfig, *, vocab_size: int, tensor_parallel: int = 1, pi
         pre_process=pre_process,
         post_process=post_process,
         share_embeddings_and_output_weights=cfg.tie_embeddings,
-        position_embedding_type=POSITION_EMBEDDING[cfg.position],
+        position_embedding_type="rope" if use_te and cfg.position == "rope" else POSITION_EMBEDDING[cfg.position],
         rotary_base=int(cfg.rotary_base),
     )
     if seed is not None:
