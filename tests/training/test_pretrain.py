@@ -68,9 +68,10 @@ def test_loss_falls_and_the_run_folder_is_complete(reference):
     run, summary = reference
     losses = _losses(run)
     assert len(losses) == 30
-    # measured: 6.92 (= ln 1024, uniform over the padded vocabulary) -> about 5.2 after 30 steps
-    assert losses[0] > 6.8 and np.mean(losses[-5:]) < losses[0] - 1.0
-    assert summary["valid_loss"]["all"] < losses[0] - 1.0
+    # measured (two runs): 6.95 at step 1 (ln 1024 = 6.93: uniform over the padded vocabulary), 5.79-5.82
+    # over the last 5 steps, valid 5.77-5.80
+    assert losses[0] > 6.8 and np.mean(losses[-5:]) < losses[0] - 0.8
+    assert summary["valid_loss"]["all"] < losses[0] - 0.8
     for name in ("config.resolved.yaml", "mixture.json", "metrics.jsonl", "summary.json", "checkpoints/latest"):
         assert os.path.exists(os.path.join(str(run), name)), name
     # the realized token share follows the natural weights (manifest token shares)
@@ -103,21 +104,24 @@ def test_killed_run_resumes_with_the_same_losses(reference, tiny_export, tmp_pat
     ref, _ = reference
     out = tmp_path / "run"
     config = tmp_path / "tiny.yaml"
-    config.write_text(json.dumps(_config(tiny_export[0], out, steps=12)))  # JSON is YAML
+    d = _config(tiny_export[0], out, steps=30)
+    # one sample per micro-batch: slower steps (same gradient), so the kill lands mid-run
+    d["schedule"]["micro_batch_size"] = 1
+    config.write_text(json.dumps(d))  # JSON is YAML
     cmd = [sys.executable, "-m", "jobs.cli", "train", "pretrain", str(config), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and len(_losses(out)) < 7:  # past the step-6 checkpoint
-        time.sleep(0.2)
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert 7 <= len(_losses(out)) < 12, "the run should have been killed mid-way"
+    assert 7 <= len(_losses(out)) < 30, "the run should have been killed mid-way"
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     got = np.array(_losses(out))
-    assert [r["step"] for r in read_metrics(os.path.join(str(out), "metrics.jsonl"))] == list(range(1, 13))
-    assert np.abs(got - np.array(_losses(ref)[:12])).max() < 1e-5
+    assert [r["step"] for r in read_metrics(os.path.join(str(out), "metrics.jsonl"))] == list(range(1, 31))
+    assert np.abs(got - np.array(_losses(ref))).max() < 1e-5
 
 
 def test_a_changed_run_folder_is_refused_and_too_many_gpus_fail_early(reference, tiny_export, tmp_path):
