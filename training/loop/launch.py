@@ -92,6 +92,14 @@ def check_resources(cfg: PretrainConfig, resources: dict[str, float]) -> bool:
     return on_gpu
 
 
+def quiet_ray_train_workers() -> None:
+    """Ray worker setup hook. Ray Train's placement-group cleaner polls the state API, which needs the
+    dashboard that our embedded cluster does not start: it would warn every few seconds of a run."""
+    import logging
+
+    logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(logging.ERROR)
+
+
 def _worker(payload: dict[str, Any]) -> None:
     """Ray Train's train_loop_per_worker: the process group exists; run this rank."""
     import logging
@@ -121,6 +129,7 @@ def launch_pretrain(cfg: PretrainConfig, *, address: str | None = None, progress
         local = {"num_cpus": max(os.cpu_count() or 1, cfg.parallel.world_size * cfg.parallel.cpus_per_worker + 1),
                  "_node_ip_address": "127.0.0.1"}
         ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
+                 runtime_env={"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"},
                  **({} if address else local))
     on_gpu = check_resources(cfg_abs, ray.cluster_resources())
     p = cfg_abs.parallel
