@@ -141,7 +141,7 @@ def test_a_changed_run_folder_is_refused_and_too_many_gpus_fail_early(reference,
 
 
 def test_alibi_extrapolates_to_twice_the_length_better_than_learned(ray_local, tiny_export, tmp_path):
-    from training.eval.perplexity import checkpoint_loss
+    from training.eval.perplexity import evaluate_checkpoint
 
     loss = {}
     for position in ("alibi", "learned"):
@@ -149,7 +149,7 @@ def test_alibi_extrapolates_to_twice_the_length_better_than_learned(ray_local, t
         d = _config(tiny_export[0], out, steps=40, position=position, max_position=64)
         d["schedule"].update(save_interval=40, eval_interval=40, decay_steps=40)
         _launch(d)
-        loss[position] = {L: checkpoint_loss(str(out), seq_length=L)["loss"]["all"] for L in (32, 64)}
+        loss[position] = {L: evaluate_checkpoint(str(out), seq_length=L)["overall"]["loss"] for L in (32, 64)}
     # at the trained length both are close; at 2L learned positions 32..63 were never trained
     assert loss["alibi"][64] < loss["learned"][64], loss
     assert loss["alibi"][64] < loss["alibi"][32] + 0.1, loss

@@ -101,17 +101,38 @@ def build_pretrain_data(export_dir: str, manifest: Mapping[str, Any], weights: M
     train_cfg = _gpt_config(seq_length, seed, tokenizer, split=split,
                             blend=([prefixes[d] for d in domains], [used[d] for d in domains]))
     train, _, _ = BlendedMegatronDatasetBuilder(GPTDataset, [train_samples, 0, 0], lambda: True, train_cfg).build()
-    valid = {}
-    for d in domains:
-        cfg = _gpt_config(seq_length, seed, tokenizer, split=split, blend=([prefixes[d]], None))
-        _, valid[d], _ = BlendedMegatronDatasetBuilder(
-            GPTDataset, [0, valid_samples_per_domain, 0], lambda: True, cfg).build()
-        if valid[d] is None or len(valid[d]) == 0:
-            raise ValueError(f"domain {d}: its valid split ({split}) holds no complete sample of {seq_length} "
-                             f"tokens. Fix: a larger valid share in data.split, or a shorter model.seq_length")
+    valid = build_valid_sets(prefixes, tokenizer, split=split, seq_length=seq_length, seed=seed,
+                             samples=valid_samples_per_domain)
     planned = realized_share(dataset_ids(train, 0, train_samples), domains)
     check_share(planned, used, share_tolerance, what=f"the blend of the run's {train_samples} samples")
     return PretrainData(domains=domains, weights=used, train=train, valid=valid, planned_share=planned)
+
+
+def build_valid_sets(prefixes: Mapping[str, str], tokenizer: Mapping[str, Any], *, split: str, seq_length: int,
+                     seed: int, samples: int) -> dict[str, Any]:
+    """domain -> GPTDataset over that domain's valid split (already privately linked prefixes)."""
+    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+    from megatron.core.datasets.gpt_dataset import GPTDataset
+
+    valid = {}
+    for d, prefix in prefixes.items():
+        cfg = _gpt_config(seq_length, seed, tokenizer, split=split, blend=([prefix], None))
+        _, valid[d], _ = BlendedMegatronDatasetBuilder(GPTDataset, [0, samples, 0], lambda: True, cfg).build()
+        if valid[d] is None or len(valid[d]) == 0:
+            raise ValueError(f"domain {d}: its valid split ({split}) holds no complete sample of {seq_length} "
+                             f"tokens. Fix: a larger valid share in data.split, or a shorter model.seq_length")
+    return valid
+
+
+def open_valid_sets(export_dir: str, manifest: Mapping[str, Any], *, private_dir: str, split: str,
+                    seq_length: int, seed: int, samples: int) -> dict[str, Any]:
+    """The fixed validation set of every exported domain (evaluation: no mixture, no train blend)."""
+    domains = sorted(d for d, v in manifest["domains"].items() if v.get("prefix"))
+    prefixes = {d: os.path.join(export_dir, manifest["domains"][d]["prefix"]) for d in domains}
+    for d in domains:
+        _check_split(d, prefixes[d], split, seq_length)
+    return build_valid_sets(link_privately(prefixes, private_dir), manifest["tokenizer"], split=split,
+                            seq_length=seq_length, seed=seed, samples=samples)
 
 
 def split_tokens(prefix: str, split: str) -> tuple[int, int, int]:

@@ -40,12 +40,14 @@ def ensure_process_group(backend: str) -> None:
 
     if dist.is_initialized():
         return
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    if "MASTER_PORT" not in os.environ:
-        with socket.socket() as s:  # a free port: a fixed one collides with any other run on the machine
-            s.bind(("127.0.0.1", 0))
-            os.environ["MASTER_PORT"] = str(s.getsockname()[1])
-    dist.init_process_group(backend, rank=0, world_size=1)
+    if "MASTER_ADDR" in os.environ and "MASTER_PORT" in os.environ:  # a launcher chose them
+        dist.init_process_group(backend, rank=0, world_size=1)
+        return
+    with socket.socket() as s:  # a free port: a fixed one collides with any other run on the machine
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # tcp:// rather than MASTER_* variables: child processes must not inherit this group's port
+    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
 
 
 def init_parallel(*, tensor: int, pipeline: int, seed: int, on_gpu: bool, local_rank: int = 0) -> Layout:

@@ -138,8 +138,18 @@ def global_grad_norm(model) -> float:
 def evaluate(model, valid: dict, *, samples: int, micro_batch_size: int, collate, to_device, bf16: bool,
              device: str) -> dict[str, float]:
     """Token-weighted validation loss per domain over its first `samples` valid samples (a GPTDataset holds
-    whole epochs, often many more), and `all` over every domain. Each data-parallel rank scores every
-    dp_size-th sample; the sums are reduced."""
+    whole epochs, often many more), and `all` over every domain."""
+    sums, tokens = evaluate_sums(model, valid, samples=samples, micro_batch_size=micro_batch_size, collate=collate,
+                                 to_device=to_device, bf16=bf16, device=device)
+    out = {d: sums[d] / tokens[d] for d in sums}
+    out["all"] = sum(sums.values()) / sum(tokens.values())
+    return out
+
+
+def evaluate_sums(model, valid: dict, *, samples: int, micro_batch_size: int, collate, to_device, bf16: bool,
+                  device: str) -> tuple[dict[str, float], dict[str, float]]:
+    """(domain -> summed token loss, domain -> loss tokens) over each domain's first `samples` valid samples.
+    Each data-parallel rank scores every dp_size-th sample; the sums are reduced over ranks and stages."""
     import torch
     import torch.distributed as dist
     from megatron.core import parallel_state as ps
@@ -161,6 +171,5 @@ def evaluate(model, valid: dict, *, samples: int, micro_batch_size: int, collate
     losses = sums[:len(names)]
     dist.all_reduce(losses, group=ps.get_pipeline_model_parallel_group())  # only the last stage had losses
     sums = torch.cat([losses, sums[len(names):]]).cpu()
-    out = {d: (sums[i] / sums[len(names) + i]).item() for i, d in enumerate(names)}
-    out["all"] = (sums[:len(names)].sum() / sums[len(names):].sum()).item()
-    return out
+    return ({d: sums[i].item() for i, d in enumerate(names)},
+            {d: sums[len(names) + i].item() for i, d in enumerate(names)})

@@ -1,0 +1,49 @@
+"""`refinery eval ppl CHECKPOINT [--data EXPORT_DIR] [--seq-length N] [--samples N] [--json]`: held-out
+perplexity of a pretraining checkpoint per domain and overall (training/eval/perplexity.py). CHECKPOINT is
+a run folder (its `latest`) or one of its checkpoints/step-N folders. The report is printed as a table
+(or JSON) and written next to the checkpoint's run as eval/ppl-step-N[-seqL].json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def register(subparsers) -> None:
+    ev = subparsers.add_parser("eval", help="evaluate trained checkpoints")
+    actions = ev.add_subparsers(dest="eval_command", required=True)
+    ppl = actions.add_parser("ppl", help="held-out perplexity per domain and overall")
+    ppl.add_argument("checkpoint", help="run folder of `refinery train pretrain`, or its checkpoints/step-N")
+    ppl.add_argument("--data", default=None, help="export folder (default: the run's data.export_dir)")
+    ppl.add_argument("--seq-length", type=int, default=None, help="tokens per sample (default: the run's)")
+    ppl.add_argument("--samples", type=int, default=None,
+                     help="valid samples per domain (default: the run's data.valid_samples_per_domain)")
+    ppl.add_argument("--json", action="store_true", help="print the report as JSON")
+    ppl.set_defaults(handler=_ppl)
+
+
+def _ppl(args) -> int:
+    import logging
+
+    from training.eval.perplexity import evaluate_checkpoint, format_report
+
+    logging.getLogger("megatron").setLevel(logging.WARNING)
+    try:
+        report = evaluate_checkpoint(args.checkpoint, export_dir=args.data, seq_length=args.seq_length,
+                                     samples=args.samples)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
+        return 2
+    run_dir = os.path.dirname(os.path.dirname(report["checkpoint"]))
+    out_dir = os.path.join(run_dir, "eval")
+    os.makedirs(out_dir, exist_ok=True)
+    suffix = "" if args.seq_length is None else f"-seq{args.seq_length}"
+    path = os.path.join(out_dir, f"ppl-step-{report['step']:08d}{suffix}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    print(f"written: {path}", file=sys.stderr)
+    return 0
