@@ -1,4 +1,6 @@
-"""`refinery eval ppl CHECKPOINT [--data EXPORT_DIR] [--seq-length N] [--samples N] [--json]`: held-out
+"""`refinery eval generate CHECKPOINT --prompts FILE --tokenizer DIR [--max-tokens --temperature --top-k
+--top-p --seed]`: sampled continuations (JSONL on stdout and in the run's eval/ folder).
+`refinery eval ppl CHECKPOINT [--data EXPORT_DIR] [--seq-length N] [--samples N] [--json]`: held-out
 perplexity of a pretraining checkpoint per domain and overall (training/eval/perplexity.py). CHECKPOINT is
 a run folder (its `latest`) or one of its checkpoints/step-N folders. The report is printed as a table
 (or JSON) and written next to the checkpoint's run as eval/ppl-step-N[-seqL].json.
@@ -22,6 +24,16 @@ def register(subparsers) -> None:
                      help="valid samples per domain (default: the run's data.valid_samples_per_domain)")
     ppl.add_argument("--json", action="store_true", help="print the report as JSON")
     ppl.set_defaults(handler=_ppl)
+    gen = actions.add_parser("generate", help="sampled continuations of prompts")
+    gen.add_argument("checkpoint", help="run folder of `refinery train pretrain`, or its checkpoints/step-N")
+    gen.add_argument("--prompts", required=True, help="text file (one prompt per line) or .jsonl with `prompt`")
+    gen.add_argument("--tokenizer", required=True, help="folder of `refinery tokenizer train` (the run's)")
+    gen.add_argument("--max-tokens", type=int, default=64)
+    gen.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    gen.add_argument("--top-k", type=int, default=0, help="0 = no top-k cut")
+    gen.add_argument("--top-p", type=float, default=1.0, help="1 = no nucleus cut")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(handler=_generate)
 
 
 def _ppl(args) -> int:
@@ -45,5 +57,33 @@ def _ppl(args) -> int:
         json.dump(report, f, indent=2, sort_keys=True)
     os.replace(path + ".tmp", path)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    print(f"written: {path}", file=sys.stderr)
+    return 0
+
+
+def _generate(args) -> int:
+    import logging
+
+    from training.eval.generate import generate_from_checkpoint, read_prompts
+    from training.eval.sampling import SamplingConfig
+
+    logging.getLogger("megatron").setLevel(logging.WARNING)
+    try:
+        sampling = SamplingConfig(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k,
+                                  top_p=args.top_p, seed=args.seed)
+        result = generate_from_checkpoint(args.checkpoint, read_prompts(args.prompts), tokenizer_dir=args.tokenizer,
+                                          sampling=sampling)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
+        return 2
+    run_dir = os.path.dirname(os.path.dirname(result["checkpoint"]))
+    os.makedirs(os.path.join(run_dir, "eval"), exist_ok=True)
+    path = os.path.join(run_dir, "eval", f"generate-step-{result['step']:08d}-seed{args.seed}.jsonl")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        for g in result["generations"]:
+            f.write(json.dumps({**g, "step": result["step"], **result["sampling"]}, ensure_ascii=False) + "\n")
+    os.replace(path + ".tmp", path)
+    for g in result["generations"]:
+        print(json.dumps(g, ensure_ascii=False))
     print(f"written: {path}", file=sys.stderr)
     return 0

@@ -108,3 +108,38 @@ def test_cli_prints_a_table_writes_json_and_refuses_a_foreign_tokenizer(trained,
     done = subprocess.run([sys.executable, "-m", "jobs.cli", "eval", "ppl", str(out), "--data", str(foreign)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "tokenizer" in done.stderr
+
+
+def test_generate_cli_is_seeded_and_checks_the_tokenizer(trained, tiny_tokenizer, tmp_path):
+    import subprocess
+    import sys
+
+    _, out = trained
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"prompt": "ROMEO. O, she doth"}) + "\n" + json.dumps({"prompt": ""}) + "\n")
+    cmd = [sys.executable, "-m", "jobs.cli", "eval", "generate", str(out), "--prompts", str(prompts),
+           "--tokenizer", tiny_tokenizer, "--max-tokens", "8", "--top-p", "0.9", "--seed", "5"]
+    first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    rows = [json.loads(line) for line in first.stdout.splitlines()]
+    assert [r["prompt"] for r in rows] == ["ROMEO. O, she doth", ""] and all(r["tokens"] <= 8 for r in rows)
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.stdout == first.stdout
+    other = tmp_path / "tok"
+    import shutil
+
+    shutil.copytree(tiny_tokenizer, other)
+    cfg_path = other / "refinery_tokenizer.json"
+    doc = json.loads(cfg_path.read_text())
+    # another tokenizer file (one byte of whitespace more) with its own recorded sha256
+    tok_file = other / doc["tokenizer_file"]
+    changed = tok_file.read_text().replace('"dropout": null', '"dropout": null ', 1)
+    assert changed != tok_file.read_text()
+    tok_file.write_text(changed)
+    import hashlib
+
+    doc["tokenizer_sha256"] = hashlib.sha256(tok_file.read_bytes()).hexdigest()
+    cfg_path.write_text(json.dumps(doc))
+    done = subprocess.run(cmd[:6] + ["--prompts", str(prompts), "--tokenizer", str(other)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "tokenizer" in done.stderr
