@@ -3,8 +3,9 @@
 N is the parameter count (non-embedding by default, as Kaplan et al. 2020, arXiv:2001.08361, found
 the cleaner law; `total` on request), D the tokens trained on, and 6 N D the usual training-compute
 estimate (forward + backward). L is the run's final validation loss (summary.json, `valid_loss.all`).
-c is the irreducible loss; b < 0. The fit is least squares in L (scipy's curve_fit) on C scaled by
-its geometric mean, so that a stays of order one whatever the units.
+c is the irreducible loss; b < 0. The fit is least squares in L (scipy's curve_fit, bounded: a > 0,
+b in (-5, 0), 0 <= c < the smallest loss) on C scaled by its geometric mean, so that a stays of order
+one whatever the units.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def fit_power_law(compute: Sequence[float], loss: Sequence[float]) -> PowerLaw:
     c0 = float(y.min()) * 0.9
     slope = np.polyfit(np.log(x / scale), np.log(np.maximum(y - c0, 1e-12)), 1)[0]
     a0 = float(np.exp(np.mean(np.log(np.maximum(y - c0, 1e-12)) - slope * np.log(x / scale))))
-    (a, b, c), _ = curve_fit(model, x / scale, y, p0=(a0, min(slope, -1e-3), c0), maxfev=20000)
+    # a > 0, b < 0 (loss falls with compute), 0 <= c < min(L) (an irreducible loss, below every run)
+    bounds = ([0.0, -5.0, 0.0], [np.inf, 0.0, float(y.min())])
+    p0 = (max(a0, 1e-9), min(max(slope, -4.9), -1e-3), min(max(c0, 0.0), float(y.min()) * 0.999))
+    (a, b, c), _ = curve_fit(model, x / scale, y, p0=p0, bounds=bounds, maxfev=20000)
     return PowerLaw(a=float(a * scale ** (-b)), b=float(b), c=float(c))
 
 
