@@ -84,6 +84,9 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
         peak = peak_flops(torch.cuda.get_device_name(layout.device)) if on_gpu else None
         params = parameter_count(cfg.model, vocab)
         last_valid: dict[str, float] = {}
+        if start == s.train_steps and os.path.exists(os.path.join(run_dir, SUMMARY)):
+            with open(os.path.join(run_dir, SUMMARY), encoding="utf-8") as f:  # a finished run, run again
+                last_valid = json.load(f).get("valid_loss", {})
         steps_run = 0
         for step in range(start, s.train_steps):
             started = time.perf_counter()
