@@ -17,6 +17,7 @@ import shutil
 import time
 from typing import Any
 
+from training.atomic_files import write_json_atomic
 from training.loop.config import PretrainConfig
 
 SUMMARY = "summary.json"
@@ -151,15 +152,8 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
                    "flops_per_token": flops, "layout": {"tp": layout.tp_size, "pp": layout.pp_size,
                                                         "dp": layout.dp_size, "device": layout.device}}
         if rank0:
-            _write_json(os.path.join(run_dir, SUMMARY), summary)
+            write_json_atomic(os.path.join(run_dir, SUMMARY), summary)
         return summary if rank0 else None
     finally:
         shutdown_parallel()
 
-
-def _write_json(path: str, doc: dict[str, Any]) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)

@@ -20,6 +20,8 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
+from training.atomic_files import write_json_atomic, write_text_atomic
+
 CONFIG_NAME = "refinery_tokenizer.json"
 TOKENIZER_NAME = "tokenizer.json"
 CONFIG_FORMAT = "refinery-tokenizer-v1"
@@ -106,7 +108,7 @@ def save_tokenizer(tokenizer, out_dir: str, *, cfg: TokenizerTrainConfig, sample
 
     os.makedirs(out_dir, exist_ok=True)
     tok_path = os.path.join(out_dir, TOKENIZER_NAME)
-    _write_atomic(tok_path, tokenizer.to_str(pretty=True))
+    write_text_atomic(tok_path, tokenizer.to_str(pretty=True))
     with open(tok_path, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     config = {
@@ -120,7 +122,7 @@ def save_tokenizer(tokenizer, out_dir: str, *, cfg: TokenizerTrainConfig, sample
                    "chars": sample.chars, "sources": sources},
         "min_frequency": cfg.min_frequency, "tokenizers_version": tokenizers.__version__,
     }
-    _write_atomic(os.path.join(out_dir, CONFIG_NAME), json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(os.path.join(out_dir, CONFIG_NAME), config)
     return config
 
 
@@ -162,12 +164,3 @@ def load_tokenizer(folder: str) -> LoadedTokenizer:
     special = config["special_tokens"]
     return LoadedTokenizer(tokenizer=tokenizer, config=config, eod_id=special["eod"]["id"],
                            pad_id=special["pad"]["id"], vocab_size=config["vocab_size"], sha256=sha)
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

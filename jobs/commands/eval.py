@@ -12,6 +12,8 @@ import json
 import os
 import sys
 
+from training.atomic_files import write_json_atomic, write_text_atomic
+
 
 def register(subparsers) -> None:
     ev = subparsers.add_parser("eval", help="evaluate trained checkpoints")
@@ -53,9 +55,7 @@ def _ppl(args) -> int:
     os.makedirs(out_dir, exist_ok=True)
     suffix = "" if args.seq_length is None else f"-seq{args.seq_length}"
     path = os.path.join(out_dir, f"ppl-step-{report['step']:08d}{suffix}.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    write_json_atomic(path, report)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     print(f"written: {path}", file=sys.stderr)
     return 0
@@ -79,10 +79,8 @@ def _generate(args) -> int:
     run_dir = os.path.dirname(os.path.dirname(result["checkpoint"]))
     os.makedirs(os.path.join(run_dir, "eval"), exist_ok=True)
     path = os.path.join(run_dir, "eval", f"generate-step-{result['step']:08d}-seed{args.seed}.jsonl")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        for g in result["generations"]:
-            f.write(json.dumps({**g, "step": result["step"], **result["sampling"]}, ensure_ascii=False) + "\n")
-    os.replace(path + ".tmp", path)
+    write_text_atomic(path, "".join(json.dumps({**g, "step": result["step"], **result["sampling"]},
+                                               ensure_ascii=False) + "\n" for g in result["generations"]))
     for g in result["generations"]:
         print(json.dumps(g, ensure_ascii=False))
     print(f"written: {path}", file=sys.stderr)

@@ -313,20 +313,12 @@ def test_gpt_model_trains_with_each_position(megatron_cpu, position, embedding):
     assert qkv.abs().sum() > 0
 
 
-def test_gpt_model_none_with_rope_equals_stock_attention(megatron_cpu):
-    stock, ours = _gpt(None, "rope"), _gpt("none", "rope")
-    ours.load_state_dict(stock.state_dict(), strict=True)
-    tokens, positions, _ = _batch()
-    causal = torch.triu(torch.ones(1, 1, 16, 16, dtype=torch.bool), diagonal=1)
-    with torch.no_grad():
-        expected = stock(tokens, positions, causal)  # [b, s, vocab]
-        got = ours(tokens, positions, None)
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_gpt_model_with_our_rope_equals_megatron_rope(megatron_cpu):
-    """position "rope" (applied in our core attention, compiled on GPU) = megatron-core's RoPE + its attention."""
-    stock, ours = _gpt(None, "rope"), _gpt("rope", "none")
+@pytest.mark.parametrize("position,embedding", [("none", "rope"), ("rope", "none")],
+                         ids=["megatron-rope-sdpa", "our-rope"])
+def test_gpt_model_rope_equals_stock_attention(megatron_cpu, position, embedding):
+    """Our core attention after megatron-core's RoPE, and RoPE applied in our core attention (compiled on
+    GPU), both equal megatron-core's RoPE + DotProductAttention on the same weights."""
+    stock, ours = _gpt(None, "rope"), _gpt(position, embedding)
     ours.load_state_dict(stock.state_dict(), strict=True)
     tokens, positions, _ = _batch()
     causal = torch.triu(torch.ones(1, 1, 16, 16, dtype=torch.bool), diagonal=1)

@@ -31,6 +31,8 @@ import os
 import shutil
 from typing import Any
 
+from training.atomic_files import write_json_atomic, write_text_atomic
+
 FORMAT = "refinery-checkpoint-v1"
 LATEST = "latest"
 _OPT_KEYS = ("exp_avg", "exp_avg_sq")
@@ -134,18 +136,19 @@ def save_checkpoint(root: str, step: int, model, optimizer, trainer_state: dict[
     barrier()
     if rank == 0:
         meta = {"format": FORMAT, "step": step, **trainer_state}
-        _write_atomic(os.path.join(tmp, "meta.json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        write_json_atomic(os.path.join(tmp, "meta.json"), meta)
         if os.path.exists(final):
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _write_atomic(os.path.join(root, LATEST), step_dir_name(step) + "\n")
+        write_text_atomic(os.path.join(root, LATEST), step_dir_name(step) + "\n")
         _prune(root, keep)
     barrier()
     return final
 
 
-def load_checkpoint(path: str, model, optimizer) -> dict[str, Any]:
-    """Fill `model` (and AdamW's state, when the checkpoint has it) from `path`; returns its meta."""
+def load_checkpoint(path: str, model, optimizer=None) -> dict[str, Any]:
+    """Fill `model` (and AdamW's state, when an optimizer is given and the checkpoint has it) from `path`;
+    returns its meta. Evaluation passes no optimizer: the moments are then not read."""
     import torch
     from megatron.core.dist_checkpointing.dict_utils import dict_list_map_inplace, extract_matching_values
     from megatron.core.dist_checkpointing.mapping import (ShardedObject, ShardedTensor, ShardedTensorFactory,
@@ -161,7 +164,7 @@ def load_checkpoint(path: str, model, optimizer) -> dict[str, Any]:
             key, _, offsets = name.rpartition("|")
             offset = tuple(int(o) for o in offsets.split(",")) if offsets else ()
             saved.setdefault(key, []).append((i, name, offset, tuple(handle.get_slice(name).get_shape())))
-    has_opt = bool(meta.get("optimizer_steps"))
+    has_opt = optimizer is not None and bool(meta.get("optimizer_steps"))
     if has_opt:  # AdamW creates its state lazily: make it now so there is something to fill
         for group in optimizer.param_groups:
             for p in group["params"]:
@@ -225,12 +228,3 @@ def _prune(root: str, keep: int) -> None:
 def _fsync(path: str) -> None:
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from training.atomic_files import write_text_atomic
 from training.loop.config import PretrainConfig, config_to_dict, training_identity
 
 RESOLVED = "config.resolved.yaml"
@@ -70,9 +71,7 @@ def prepare_run(cfg: PretrainConfig) -> tuple[dict[str, float], dict[str, Any]]:
                               f"{identity}): resuming would mix two runs. Fix: choose another output.dir, or "
                               f"delete {run_dir}")
     doc = {"identity": identity, "config": config_to_dict(cfg), "mixture_method": mixture.method}
-    with open(resolved_path + ".tmp", "w", encoding="utf-8") as f:
-        yaml.safe_dump(doc, f, sort_keys=False)
-    os.replace(resolved_path + ".tmp", resolved_path)
+    write_text_atomic(resolved_path, yaml.safe_dump(doc, sort_keys=False))
     write_mixture_weights(os.path.join(run_dir, MIXTURE), mixture)
     return mixture.weights, manifest
 

@@ -10,6 +10,8 @@ import json
 import os
 from typing import Any
 
+from training.atomic_files import write_text_atomic
+
 PEAK_BF16_FLOPS = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
 """Dense bf16 tensor-core peak per GPU, from NVIDIA's data sheets (H100/H200 SXM: 989.4 TFLOP/s without
 sparsity; A100: 312; L40S: 362.05; A10: 125). MFU = model FLOPs per second / this peak."""
@@ -35,10 +37,7 @@ class MetricsLog:
                         continue  # a line cut by a kill
                     if record.get("step", 0) <= resume_step:
                         kept.append(line if line.endswith("\n") else line + "\n")
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(kept)
-        os.replace(tmp, path)
+        write_text_atomic(path, "".join(kept))
         self._file = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
