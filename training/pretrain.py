@@ -30,7 +30,7 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
     import torch
     import torch.distributed as dist
 
-    from training.data.blend import build_pretrain_data, check_share, collate, dataset_ids, realized_share
+    from training.data.blend import build_pretrain_data, check_share, collate, dataset_ids
     from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from training.loop.metrics import MetricsLog, peak_flops
     from training.loop.optim import build_optimizer, lr_at

@@ -11,7 +11,7 @@ pytest.importorskip("megatron.core")
 from schemas.mixture import make_mixture_weights  # noqa: E402
 from training.blend_check import check_blend  # noqa: E402
 from training.data.blend import IdsTokenizer  # noqa: E402
-from training.megatron_export import export_part, merge_shards, read_counts, token_dtype  # noqa: E402
+from training.megatron_export import export_part, read_counts, token_dtype  # noqa: E402
 
 
 @pytest.fixture(scope="module")
