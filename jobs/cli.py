@@ -95,21 +95,33 @@ def _build(args) -> int:
         print(f"phase {p.name}: {p.shards} shards ({p.skipped} already done), rows in {p.totals['rows_in']}, "
               f"kept {p.totals['rows_kept']}, rejected {p.totals['rows_rejected']}"
               + (f", QUARANTINED {len(p.quarantined)}: see {p.phase_dir}/quarantine/" if p.quarantined else ""))
-    print(f"output: {result.final_data}")
+    print(f"output: {result.final_data or 'none (shards were quarantined)'}")
     print(f"stats:  {result.job_dir}/stats.json")
     return result.exit_code
 
 
 def _stats(args) -> int:
-    from corpus.io.files import join, read_json
+    from corpus.runtime import layout
 
     try:
-        stats = read_json(join(args.run_dir, "stats.json"))
-    except FileNotFoundError:
-        print(f"refinery: no stats.json in {args.run_dir}: is it <output>/<job name> of a finished build?",
-              file=sys.stderr)
+        stats = layout.read_stats(args.run_dir)
+    except layout.RunFolderError as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print(f"job {stats['job']} (exit code {stats['exit_code']}); final data: {stats['final_data']}")
+    print(f"job {stats['job']} (exit code {stats['exit_code']})")
+    missing = None
+    if stats.get("final_data"):
+        try:
+            final = layout.final_data(args.run_dir)
+        except layout.RunFolderError as exc:
+            missing = exc
+        else:
+            kept = next(p["rows_kept"] for p in stats["phases"] if p["name"] == stats["final_phase"])
+            print(f"final corpus: {final}/ ({kept} documents, Hive-partitioned by domain)\n"
+                  f"  duckdb: select domain, count(*) from read_parquet('{final}/*/*.parquet', "
+                  f"hive_partitioning=true) group by 1")
+    else:
+        print("final corpus: none (shards were quarantined: fix them and run the same build again)")
     for p in stats["phases"]:
         print(f"\nphase {p['name']}  shards {p['shards']}  in {p['rows_in']}  kept {p['rows_kept']}  "
               f"rejected {p['rows_rejected']}" + (f"  quarantined {p['quarantined']}" if p["quarantined"] else ""))
@@ -121,6 +133,9 @@ def _stats(args) -> int:
                 print(f"  dropped {stage}/{reason}: {n}")
     if args.json:
         print(json.dumps(stats, indent=2))
+    if missing:
+        print(f"refinery: {missing}", file=sys.stderr)
+        return EXIT_INVALID
     return 0
 
 

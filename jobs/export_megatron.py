@@ -1,13 +1,16 @@
 """`refinery export megatron`: a run's final Parquet -> Megatron indexed datasets per domain, on Ray.
 
 Phase folder `<out>/`:
-  export.json                 what this folder was made from (tokenizer sha256, source data, dtype);
-                              a rerun with another tokenizer or source is refused instead of mixed
+  export.json                 what this folder was made from (tokenizer sha256, source data relative to
+                              this folder, dtype); a rerun with another tokenizer or source is refused
+                              instead of mixed
   shards/<domain>/<part>.{bin,idx}   one dataset per Parquet part file (the unit of retry and commit)
   ledger/<key>.json           one per committed shard (written by corpus.runtime.pool after publish)
   <domain>_text_document.{bin,idx}   the shards of a domain concatenated in sorted shard order
   manifest.json               documents and tokens per domain and per shard, read back from the .idx files
-and `<run_dir>/export_stats.json`: the tokens per domain, next to the run's stats.json.
+and `<run_dir>/export_stats.json`: the tokens per domain, next to the run's stats.json. Every path these
+files record is relative to the folder of the file (corpus.runtime.layout), so a run folder copied with
+its export reads its own data.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 from corpus.io.files import expand_paths, join, read_json, remove_temp_files, write_json_atomic
 from corpus.io.parquet import domain_of
-from corpus.runtime import ledger
+from corpus.runtime import layout, ledger
 from corpus.runtime.pool import run_on_actors
 
 MANIFEST_FORMAT = "refinery-megatron-manifest-v1"
@@ -54,20 +57,6 @@ class ExportWorker:
                 "rows_in": counts["documents"], **counts}
 
 
-def resolve_final_data(run_dir: str) -> str:
-    """The run's final data folder from stats.json; a relative path is tried from the cwd, then the run."""
-    stats = read_json(join(run_dir, "stats.json"))
-    final = stats["final_data"]
-    if "://" in final or os.path.isabs(final) or os.path.isdir(final):
-        return final
-    # stats.json names it relative to where `refinery build` ran: <output>/<job>/<phase>/data.
-    candidate = join(run_dir, *final.rstrip("/").split("/")[-2:])
-    if os.path.isdir(candidate):
-        return candidate
-    raise FileNotFoundError(f"{run_dir}/stats.json: final_data {final!r} not found from {os.getcwd()} nor as "
-                            f"{candidate}")
-
-
 def list_items(final_data: str, out: str) -> list[ExportItem]:
     items = []
     for path in expand_paths([join(final_data, "*", "*.parquet")]):
@@ -93,14 +82,15 @@ def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None,
     from training.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer_dir)
-    final_data = resolve_final_data(run_dir)
+    final_data = layout.final_data(run_dir)
     out = out or default_out(run_dir, tok.sha256)
     if "://" in out:
         raise ValueError(f"--out {out}: the Megatron builder writes local files; export to a local folder, then copy")
     os.makedirs(out, exist_ok=True)
     dtype = token_dtype(tok.vocab_size).__name__
+    # The source relative to this folder: a run folder copied with its export still names its own data.
     identity = {"tokenizer_sha256": tok.sha256, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
-                "dtype": dtype, "source": os.path.abspath(final_data)}
+                "dtype": dtype, "source": layout.relative_to(out, final_data)}
     identity_path = join(out, "export.json")
     if os.path.exists(identity_path):
         before = read_json(identity_path)
@@ -129,7 +119,7 @@ def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None,
         done = ledger.committed(out)
     manifest = _merge(items, done, out, tok, identity, merge_shards, read_counts)
     write_json_atomic(join(run_dir, "export_stats.json"), {
-        "export_dir": out, "tokenizer_sha256": tok.sha256, "finished_at": time.time(),
+        "export_dir": layout.relative_to(run_dir, out), "tokenizer_sha256": tok.sha256, "finished_at": time.time(),
         "tokens": {d: v["tokens"] for d, v in manifest["domains"].items()},
         "documents": {d: v["documents"] for d, v in manifest["domains"].items()},
         "total_tokens": manifest["total_tokens"], "total_documents": manifest["total_documents"]})
@@ -141,7 +131,7 @@ def _merge(items, done, out, tok, identity, merge_shards, read_counts) -> dict[s
     by_domain: dict[str, list[ExportItem]] = {}
     for item in sorted(items, key=lambda i: i.key):
         by_domain.setdefault(item.domain, []).append(item)
-    shards = {d: [{"key": i.key, "source": i.path, "prefix": os.path.relpath(i.prefix, out),
+    shards = {d: [{"key": i.key, "source": layout.relative_to(out, i.path), "prefix": os.path.relpath(i.prefix, out),
                    "documents": done[i.key]["documents"], "tokens": done[i.key]["tokens"]} for i in its]
               for d, its in by_domain.items()}
     manifest_path = join(out, "manifest.json")

@@ -13,7 +13,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus.io.files import filesystem, join, publish, temp_name
+from corpus.io.files import filesystem, join, make_dirs, publish, temp_name
 
 PARTITION_KEY = "domain"
 
@@ -41,8 +41,7 @@ class PartWriter:
         self.pending_bytes = 0
         self.rows = 0
         self.bytes_written = 0
-        fs, p = filesystem(final_path)
-        fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
+        make_dirs(final_path.rsplit("/", 1)[0])  # a new partition folder is fsynced into its parent
         self._file = fsspec.open(self.tmp_path, "wb").open()
         self._writer = pq.ParquetWriter(self._file, schema, compression="zstd")
 

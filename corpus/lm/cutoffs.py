@@ -113,17 +113,9 @@ def sample_texts(paths: list[str], *, lang: str, lang_column: str = "lang_v1", n
 
 
 def run_parquet_files(run_dir: str, phase: str | None = None) -> list[str]:
-    """The kept-document Parquet files of one phase of a run (default: its first phase)."""
-    run_dir = os.path.expanduser(run_dir)
-    phases = sorted(d for d in os.listdir(run_dir) if os.path.isdir(os.path.join(run_dir, d, "data")))
-    if phase:
-        phases = [d for d in phases if d == phase or d.split("-", 1)[-1].startswith(phase)]
-    if not phases:
-        raise FileNotFoundError(f"{run_dir}: no phase folder with a data/ subfolder"
-                                + (f" matching {phase!r}" if phase else ""))
-    data = os.path.join(run_dir, phases[0], "data")
-    files = sorted(os.path.join(root, f) for root, _dirs, names in os.walk(data)
-                   for f in names if f.endswith(".parquet"))
-    if not files:
-        raise FileNotFoundError(f"{data}: no Parquet files")
-    return files
+    """The kept-document Parquet files of one map phase of a run (default: its first), from the phase
+    folders the run's stats.json records (corpus.runtime.layout): an old phase folder of another
+    configuration left in the run is never picked."""
+    from corpus.runtime.layout import phase_data_files
+
+    return phase_data_files(os.path.expanduser(run_dir), phase)

@@ -8,7 +8,6 @@ rejected Parquet files (tokens here; the score columns that stages add in corpus
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -19,7 +18,7 @@ import yaml
 from corpus.io.files import filesystem, join, read_json
 from corpus.report import columns
 from corpus.report.columns import ReportError, ScoreColumn, phase_files, read_columns
-from corpus.runtime import ledger
+from corpus.runtime import layout, ledger
 
 READ_STAGE = "read"
 
@@ -93,16 +92,15 @@ class RunData:
 
 def collect_run(run_dir: str) -> RunData:
     run_dir = run_dir.rstrip("/")
-    fs, p = filesystem(join(run_dir, "stats.json"))
-    if not fs.exists(p):
-        raise ReportError(f"no stats.json in {run_dir}: is it <output>/<job name> of a finished "
-                          f"`refinery build`? (a build writes it when its last phase ends)")
-    stats = read_json(join(run_dir, "stats.json"))
+    try:
+        stats = layout.read_stats(run_dir)
+        folders = dict(layout.phase_dirs(run_dir))  # recorded relative to the run: a copy reads itself
+    except layout.RunFolderError as exc:
+        raise ReportError(str(exc)) from exc
     resolved = _resolved_job(run_dir)
     phases, stages, tokens, map_phases = [], [], [], []
     for p in stats["phases"]:
-        # The folder name, not the recorded absolute path: a run folder may have been moved or copied.
-        folder = join(run_dir, os.path.basename(p["dir"].rstrip("/")))
+        folder = folders[p["name"]]
         phase_stats = read_json(join(folder, "stats.json"))
         kind = phase_stats.get("kind", "map")
         if kind != "map":
@@ -135,7 +133,7 @@ def collect_run(run_dir: str) -> RunData:
 # -- counters from the ledger ------------------------------------------------------------------------
 
 def _resolved_job(run_dir: str) -> dict[str, Any]:
-    fs, p = filesystem(join(run_dir, "job.resolved.yaml"))
+    fs, p = filesystem(join(run_dir, layout.RESOLVED_JOB))
     if not fs.exists(p):
         return {}
     with fs.open(p, "r", encoding="utf-8") as f:

@@ -21,12 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from corpus.io.files import expand_paths, filesystem, is_local, join, remove_temp_files, write_json_atomic
-from corpus.runtime import ledger
+from corpus.io.files import (expand_paths, filesystem, is_local, join, publish_folder, remove_temp_files, write_atomic,
+                             write_json_atomic)
+from corpus.runtime import layout, ledger
 from corpus.runtime.plan import PhasePlan, check_plan
 from corpus.runtime.pool import ActorPool, run_on_actors
 from corpus.runtime.shard import PhaseTask, ShardRunner
-from corpus.runtime.spec import JobSpec
+from corpus.runtime.spec import JobSpec, PhaseSpec
 from corpus.runtime.stats import check_conservation, merge_entries, stats_table
 from corpus.sources import SOURCES
 from corpus.sources.base import Shard
@@ -57,13 +58,13 @@ class JobResult:
         return EXIT_QUARANTINED if any(p.quarantined for p in self.phases) else EXIT_OK
 
     @property
-    def final_data(self) -> str:
-        """The last map phase's documents (cross-shard phases pass documents through)."""
-        return join([p for p in self.phases if p.kind == "map"][-1].phase_dir, "data")
+    def final_data(self) -> str | None:
+        """The published final corpus (`<run>/final`); None when shards were quarantined."""
+        return layout.final_dir(self.job_dir) if self.exit_code == EXIT_OK else None
 
 
 def job_dir(job: JobSpec) -> str:
-    return join(job.output, job.name)
+    return layout.run_dir(job.output, job.name)
 
 
 def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
@@ -73,10 +74,7 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
 
     plans = check_plan(job)
     root = job_dir(job)
-    fs, root_path = filesystem(root)
-    fs.makedirs(root_path, exist_ok=True)
-    with fsspec.open(join(root, "job.resolved.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(job.raw, f, sort_keys=False)
+    write_atomic(join(root, layout.RESOLVED_JOB), yaml.safe_dump(job.raw, sort_keys=False))
     if not ray.is_initialized():
         # No address: an embedded local cluster on loopback, without a dashboard (Ray's token
         # authentication guards its internal ports). `ray start --head` configures a real cluster.
@@ -105,22 +103,54 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     finally:
         pool.close()
     job_result = JobResult(job_dir=root, phases=results)
-    write_json_atomic(join(root, "stats.json"), {
-        "job": job.name, "exit_code": job_result.exit_code, "final_data": job_result.final_data,
-        "finished_at": time.time(),
-        "phases": [{"name": p.name, "dir": p.phase_dir, "shards": p.shards, "skipped": p.skipped,
-                    "quarantined": p.quarantined, **p.totals} for p in results]})
+    last_map = [p for p in results if p.kind == "map"][-1]
+    if job_result.exit_code == EXIT_OK:
+        publish_folder(_final_files(last_map.phase_dir), layout.final_dir(root))
+    else:  # a final/ of an earlier build would pass for this one's
+        fs, final_path = filesystem(layout.final_dir(root))
+        if fs.exists(final_path):
+            fs.rm(final_path, recursive=True)
+    # Written last: its final_data names final/ only once final/ is complete. Paths are relative to the
+    # run folder (corpus.runtime.layout), so the folder can be copied or moved and still read itself.
+    write_json_atomic(join(root, layout.STATS), {
+        "job": job.name, "exit_code": job_result.exit_code,
+        "final_data": layout.FINAL if job_result.exit_code == EXIT_OK else None,
+        "final_phase": last_map.name, "finished_at": time.time(),
+        "phases": [{"name": p.name, "dir": layout.relative_to(root, p.phase_dir), "shards": p.shards,
+                    "skipped": p.skipped, "quarantined": p.quarantined, **p.totals} for p in results]})
     return job_result
 
 
+def _final_files(phase_dir: str) -> dict[str, str]:
+    """`domain=X/part-N.parquet` -> the committed part file of the phase (what the ledger names; a stray
+    file in data/ is not part of the corpus)."""
+    return {f["path"]: join(phase_dir, "data", f["path"])
+            for e in ledger.committed(phase_dir).values() for f in e["files"]["data"]}
+
+
 def phase_dir_name(job: JobSpec, plan: PhasePlan, upstream_id: str) -> str:
-    """`NN-name-hash`: the hash covers the phase's stages and settings and what it reads, so a changed
-    setting anywhere upstream writes to a new folder instead of mixing with old output."""
+    """`NN-name-hash`: the hash covers what the phase computes and what it reads, so a change anywhere
+    upstream writes to a new folder instead of mixing with old output. What it computes is more than its
+    YAML: each stage's versioned output columns (lang_v1 -> lang_v2 is a new algorithm) and the digests
+    of the model files it loads (a retrained model under the same path is a new model)."""
     phase_raw = job.raw["phases"][plan.index]  # includes `kind` and `settings` for cross-shard phases
-    digest = hashlib.sha256(json.dumps({"phase": phase_raw, "upstream": upstream_id,
+    digest = hashlib.sha256(json.dumps({"phase": phase_raw, "computes": _phase_identity(job.phases[plan.index]),
+                                        "upstream": upstream_id,
                                         "runtime": {"row_group_bytes": job.runtime.row_group_bytes}},
                                        sort_keys=True, default=str).encode()).hexdigest()
     return f"{plan.index:02d}-{plan.name}-{digest[:10]}"
+
+
+def _phase_identity(phase: PhaseSpec) -> list[dict[str, Any]]:
+    from corpus.stages import STAGES
+
+    if phase.kind != "map":
+        from corpus.phase_kinds import PHASE_KINDS
+
+        kind = PHASE_KINDS[phase.kind]
+        return [{"kind": phase.kind, "writes": list(kind.writes_for_stages(phase.settings))}]
+    return [{"stage": e.name, "writes": list(STAGES[e.name].writes(e.config)),
+             "fingerprint": STAGES[e.name].fingerprint(e.config)} for e in phase.stages]
 
 
 def list_source_shards(job: JobSpec) -> list[Shard]:
@@ -207,7 +237,7 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
         upstream_kept = {k: e["rows_kept"] for k, e in upstream_entries.items() if e["rows_kept"]}
     pdir = join(root, phase_dir_name(job, plan, upstream_id))
     remove_temp_files(pdir)
-    done = ledger.committed(pdir)
+    done = ledger.committed(pdir, verify=True)
     todo = [s for s in shards if s.key not in done]
     task = PhaseTask(phase=phase.name, phase_dir=pdir, stages=phase.stages, origin_before=plan.origin_before,
                      runtime=job.runtime, inputs=job.inputs, input_schema=input_schema,
@@ -232,8 +262,9 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
     totals = merge_entries(list(entries.values()))
     write_json_atomic(join(pdir, "stats.json"), {"phase": phase.name, "quarantined": quarantined, **totals})
     table = stats_table(phase.name, [entries[k] for k in sorted(entries)])
-    with fsspec.open(join(pdir, "stats.parquet"), "wb") as f:
-        pq.write_table(table, f)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_atomic(join(pdir, "stats.parquet"), sink.getvalue().to_pybytes())
     return PhaseResult(name=phase.name, phase_dir=pdir, shards=len(shards), skipped=len(shards) - len(todo),
                        quarantined=quarantined, totals=totals)
 

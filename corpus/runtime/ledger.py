@@ -11,9 +11,29 @@ from typing import Any
 from corpus.io.files import filesystem, join, read_json, write_json_atomic
 
 
-def committed(phase_dir: str) -> dict[str, dict[str, Any]]:
-    """key -> ledger entry of every committed shard."""
-    return _read_all(join(phase_dir, "ledger"))
+def committed(phase_dir: str, verify: bool = False) -> dict[str, dict[str, Any]]:
+    """key -> ledger entry of every committed shard.
+
+    `verify`: also check that every part file an entry names is there with the size it was published
+    with. An entry whose file has gone (deleted by hand, lost with a disk) commits nothing any more: it
+    is removed, so the shard is redone like one that never committed, instead of the phase failing when
+    it counts the rows of a file that is not there."""
+    entries = _read_all(join(phase_dir, "ledger"))
+    if verify:
+        for key in [k for k, e in entries.items() if not _files_intact(phase_dir, e)]:
+            fs, p = filesystem(join(phase_dir, "ledger", f"{key}.json"))
+            fs.rm(p)
+            del entries[key]
+    return entries
+
+
+def _files_intact(phase_dir: str, entry: dict[str, Any]) -> bool:
+    for kind, files in entry.get("files", {}).items():
+        for f in files:
+            fs, p = filesystem(join(phase_dir, kind, f["path"]))
+            if not fs.exists(p) or ("bytes" in f and fs.size(p) != f["bytes"]):
+                return False
+    return True
 
 
 def quarantined(phase_dir: str) -> dict[str, dict[str, Any]]:

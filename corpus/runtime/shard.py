@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from corpus.config import config_from_dict
 from corpus.io.files import join
+from corpus.runtime.layout import relative_to
 from corpus.io.parquet import PartWriter, domain_of, partition_path, read_batches
 from corpus.runtime.spec import InputSpec, RuntimeSpec, StageEntry
 from corpus.sources import SOURCES
@@ -137,13 +138,18 @@ class ShardRunner:
                 w.abort()
             raise
         entry = {
-            "key": shard.key, "phase": self.task.phase, "inputs": [shard.path] if not shard.parts else list(shard.parts),
+            "key": shard.key, "phase": self.task.phase, "inputs": [shard.path] if not shard.parts else self._run_relative(shard.parts),
             "rows_in": rows["in"], "rows_kept": rows["kept"], "rows_rejected": rows["rejected"],
             "dropped": {s: dict(r) for s, r in sorted(dropped.items())},
             "counters": {s: {k: round(v, 6) for k, v in sorted(c.items())} for s, c in counters.items()},
             "files": files, "attempt": attempt, "seconds": round(time.perf_counter() - started, 6),
         }
         return entry  # the pool writes it to the ledger: the commit point
+
+    def _run_relative(self, parts: tuple[str, ...]) -> list[str]:
+        """The previous phase's part files as paths relative to the run folder (corpus.runtime.layout)."""
+        run = self.task.phase_dir.rstrip("/").rsplit("/", 1)[0]
+        return [relative_to(run, p) for p in parts]
 
     def _read(self, shard: Shard, counters) -> Iterator[ReadBatch]:
         c = counters[READ_STAGE]

@@ -35,7 +35,7 @@ class Shard:
     domain: str
     """Domain the input declares (readers of mixed inputs may override per document)."""
     size: int
-    """Input bytes, for progress and MB/s."""
+    """Input bytes of this shard (a row-group shard: its own row groups' bytes), for stats and MB/s."""
     row_groups: tuple[int, ...] | None = None
     """For Parquet inputs split by row group: the row groups of this shard."""
     input_index: int = 0

@@ -30,14 +30,20 @@ class ParquetConfig:
 def split_parquet(shard: Shard, cfg: ParquetConfig) -> list[Shard]:
     try:
         with fsspec.open(shard.path, "rb") as f:
-            n = pq.ParquetFile(f).metadata.num_row_groups
+            meta = pq.ParquetFile(f).metadata
     except (pa.ArrowException, OSError):
         return [shard]  # unreadable: the reader turns it into a reject row
+    n = meta.num_row_groups
     if n <= cfg.row_groups_per_shard:
         return [shard]
     step = cfg.row_groups_per_shard
+    # Each shard's size is the bytes of its own row groups (compressed column chunks, as stored), so the
+    # shards of a file add up to its data instead of each counting the whole file.
+    group_bytes = [sum(meta.row_group(g).column(c).total_compressed_size for c in range(meta.num_columns))
+                   for g in range(n)]
     return [dataclasses.replace(shard, key=f"{shard.key}-rg{start:05d}",
-                                row_groups=tuple(range(start, min(n, start + step))))
+                                row_groups=tuple(range(start, min(n, start + step))),
+                                size=sum(group_bytes[start:start + step]))
             for start in range(0, n, step)]
 
 

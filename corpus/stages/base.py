@@ -47,6 +47,10 @@ class StageSpec:
     """Columns the stage needs, given its config."""
     writes: Callable[[Any], tuple[str, ...]]
     """Columns the stage adds or rewrites, given its config."""
+    fingerprint: Callable[[Any], dict[str, Any]] = lambda _cfg: {}
+    """What the stage computes with beyond its settings: the sha256 of each model or data file it will
+    load (read from the file's own metadata, not from the job file). The phase folder is keyed by it, so
+    a retrained model writes a new folder instead of resuming into output of the old one."""
 
 
 def fixed(*columns: str) -> Callable[[Any], tuple[str, ...]]:

@@ -112,4 +112,6 @@ SPEC = StageSpec(
     build=lambda cfg, _ctx: LangIdScorer(cfg),
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    # load() refuses any other bytes, so this digest is the model the stage runs.
+    fingerprint=lambda cfg: {"model_sha256": (cfg.model_sha256 or FTZ_SHA256).lower()},
 )

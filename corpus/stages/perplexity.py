@@ -14,7 +14,9 @@ The keep rule (e.g. drop `tail`) lives in the job's select step.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+from typing import Any
 
 import pyarrow as pa
 
@@ -98,6 +100,25 @@ class PerplexityScorer:
         return batch.append_column(pa.field("ppl_bucket_v1", pa.string()), buckets)
 
 
+def fingerprint_perplexity(cfg: PerplexityConfig) -> dict[str, Any]:
+    """The sha256 of each language's model files as its `<lang>.json` records them (LanguageModel checks the
+    files against these), and of the cut-offs file that fills ppl_bucket_v1. A file that is not there
+    yet is named as missing: the stage itself fails at build with the command that makes it."""
+    from corpus.io.files import filesystem
+    from corpus.lm.model import metadata_path, read_metadata
+
+    out: dict[str, Any] = {}
+    for lang in cfg.languages:
+        path = metadata_path(cfg.model_dir, lang)
+        fs, p = filesystem(path)
+        out[lang] = ({role: f["sha256"] for role, f in sorted(read_metadata(path)["files"].items())}
+                     if fs.exists(p) else "missing")
+    cutoffs = cfg.cutoffs or metadata_path(cfg.model_dir, "cutoffs")
+    fs, p = filesystem(cutoffs if "://" in cutoffs else os.path.expanduser(cutoffs))
+    out["cutoffs_sha256"] = hashlib.sha256(fs.cat_file(p)).hexdigest() if fs.exists(p) else "missing"
+    return out
+
+
 def build_perplexity(cfg: PerplexityConfig, ctx: BuildContext) -> PerplexityScorer:
     return PerplexityScorer(cfg, use_lang_column=cfg.lang_column in ctx.column_origin)
 
@@ -109,4 +130,5 @@ SPEC = StageSpec(
     build=build_perplexity,
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    fingerprint=fingerprint_perplexity,
 )

@@ -89,7 +89,11 @@ def _cutoffs(args) -> int:
         print("refinery lm cutoffs: --percentiles takes head,tail with 0 < head < tail < 100",
               file=sys.stderr)
         return 2
-    paths = run_parquet_files(args.run, args.phase) if args.run else args.parquet
+    try:
+        paths = run_parquet_files(args.run, args.phase) if args.run else args.parquet
+    except FileNotFoundError as exc:
+        print(f"refinery lm cutoffs: {exc}", file=sys.stderr)
+        return 2
     texts, seen = sample_texts(paths, lang=args.lang, lang_column=args.lang_column, n=args.sample,
                                seed=args.seed)
     if not texts:

@@ -25,13 +25,19 @@ def register(subparsers) -> None:
 
 
 def parquet_inputs(run: str | None, parquet: list[str] | None) -> list[str]:
-    from corpus.io.files import expand_paths, join
+    from corpus.io.files import expand_paths
 
     if run:
-        from jobs.export_megatron import resolve_final_data
+        from corpus.runtime import layout
 
-        return expand_paths([join(resolve_final_data(run), "*", "*.parquet")])
+        return layout.final_parquet_files(run)
     return [p for p in expand_paths(parquet) if p.endswith(".parquet")]
+
+
+def _relative(folder: str, path: str) -> str:
+    from corpus.runtime.layout import relative_to
+
+    return path if "://" in path else relative_to(folder, path)
 
 
 def _train(args) -> int:
@@ -54,7 +60,9 @@ def _train(args) -> int:
         print("refinery: the inputs hold no documents", file=sys.stderr)
         return 2
     tokenizer = train_bpe(sample.texts, cfg)
-    config = save_tokenizer(tokenizer, args.out, cfg=cfg, sample=sample, sources=paths)
+    # Sources relative to the tokenizer's folder: a run folder copied with its tokenizer names its own files.
+    config = save_tokenizer(tokenizer, args.out, cfg=cfg, sample=sample,
+                            sources=[_relative(args.out, p) for p in paths])
     print(f"tokenizer: {args.out}/tokenizer.json  vocab {config['vocab_size']}  sha256 {config['tokenizer_sha256'][:16]}"
           f"  sample {len(sample.texts)} of {sample.seen} docs ({sample.chars} chars)")
     return 0
