@@ -178,6 +178,12 @@ def list_source_shards(job: JobSpec) -> list[Shard]:
     return shards
 
 
+def sources_id(job: JobSpec, shards: list[Shard]) -> str:
+    """What the first phase reads: the inputs' settings and every input shard (path, size, row groups)."""
+    return json.dumps({"inputs": job.raw["inputs"], "files": [(s.relpath, s.size, s.row_groups) for s in shards]},
+                      default=str)
+
+
 def _upstream_shards(upstream_dir: str, entries: dict[str, dict]) -> list[Shard]:
     shards = []
     for key, e in sorted(entries.items()):
@@ -225,8 +231,7 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
     phase = job.phases[plan.index]
     if upstream is None:
         shards = list_source_shards(job)
-        upstream_id = json.dumps({"inputs": job.raw["inputs"],
-                                  "files": [(s.relpath, s.size, s.row_groups) for s in shards]}, default=str)
+        upstream_id = sources_id(job, shards)
         input_schema = None
         upstream_kept = None
     else:
