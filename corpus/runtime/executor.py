@@ -74,6 +74,9 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
 
     plans = check_plan(job)
     root = job_dir(job)
+    fs, root_path = filesystem(root)
+    if is_local(fs):  # the actors' working folder need not be the driver's: they get the driver's meaning
+        root = root_path
     write_atomic(join(root, layout.RESOLVED_JOB), yaml.safe_dump(job.raw, sort_keys=False))
     if not ray.is_initialized():
         # No address: an embedded local cluster on loopback, without a dashboard (Ray's token
