@@ -56,7 +56,7 @@ def write_run(root: str, texts: dict[str, list[str]], repeat: int, parts: int) -
             pq.write_table(pa.table({"id": [f"{domain}-{p}-{i}" for i in range(len(chunk))], "text": chunk}),
                            os.path.join(folder, f"part-{p:05d}.parquet"))
     with open(os.path.join(run, "stats.json"), "w") as f:
-        json.dump({"job": "bench", "exit_code": 0, "final_data": data, "phases": []}, f)
+        json.dump({"job": "bench", "exit_code": 0, "final_data": "00-bench/data", "phases": []}, f)  # relative to the run
     return run, data
 
 

@@ -51,7 +51,7 @@ def test_manifest_equals_what_indexed_dataset_reads(exported):
     assert books["tokens"] == int(ds.sequence_lengths.sum()) == m["total_tokens"]
     for shard in books["shards"]:
         part = IndexedDataset(os.path.join(out, shard["prefix"]))
-        assert shard["documents"] == len(part) == count_rows(shard["source"])
+        assert shard["documents"] == len(part) == count_rows(os.path.join(out, shard["source"]))
         assert shard["tokens"] == int(part.sequence_lengths.sum())
     assert sum(s["documents"] for s in books["shards"]) == books["documents"]
     with open(os.path.join(run, "export_stats.json")) as f:
@@ -65,8 +65,8 @@ def test_manifest_equals_what_indexed_dataset_reads(exported):
     for shard in books["shards"]:
         import pyarrow.parquet as pq
 
-        texts += pq.read_table(shard["source"], columns=["text"]).column("text").to_pylist()
-    assert len(texts) == read_documents(os.path.dirname(os.path.dirname(books["shards"][0]["source"]))).num_rows
+        texts += pq.read_table(os.path.join(out, shard["source"]), columns=["text"]).column("text").to_pylist()
+    assert len(texts) == read_documents(os.path.join(run, "final")).num_rows
     for i, text in enumerate(texts):
         assert tok.tokenizer.decode(ds[i][:-1].tolist(), skip_special_tokens=False) == text
 

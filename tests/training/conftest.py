@@ -54,7 +54,7 @@ def write_run(root) -> tuple[str, dict[str, list[str]]]:
     pq.write_table(pa.table({"id": [], "text": []}, schema=schema),
                    os.path.join(data, "domain=wikipedia", "part-00009.parquet"))
     with open(os.path.join(run, "stats.json"), "w") as f:
-        json.dump({"job": "tiny", "exit_code": 0, "final_data": data, "phases": []}, f)
+        json.dump({"job": "tiny", "exit_code": 0, "final_data": "00-clean-abc/data", "phases": []}, f)  # relative to the run
     return run, texts_by_domain
 
 

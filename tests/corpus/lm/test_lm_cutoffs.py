@@ -69,12 +69,18 @@ def test_reservoir_sample_filters_language_and_is_seeded(tmp_path):
 
 
 def test_run_parquet_files(tmp_path):
-    data = tmp_path / "run" / "00-clean-abc" / "data" / "domain=c4"
+    run = tmp_path / "run"
+    data = run / "00-clean-abc" / "data" / "domain=c4"
     data.mkdir(parents=True)
     pq.write_table(pa.table({"text": ["x"]}), data / "part-00000.parquet")
-    (tmp_path / "run" / "01-quality-def" / "data").mkdir(parents=True)
-    assert run_parquet_files(str(tmp_path / "run")) == [str(data / "part-00000.parquet")]
+    (run / "01-quality-def" / "data").mkdir(parents=True)
+    stale = run / "00-clean-000old" / "data" / "domain=c4"  # an older configuration's folder, sorted first
+    stale.mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["old"]}), stale / "part-00000.parquet")
+    (run / "stats.json").write_text(json.dumps({"job": "run", "exit_code": 0, "final_data": "final", "phases": [
+        {"name": "clean", "dir": "00-clean-abc"}, {"name": "quality", "dir": "01-quality-def"}]}))
+    assert run_parquet_files(str(run)) == [str(data / "part-00000.parquet")]  # the phase the run recorded
     with pytest.raises(FileNotFoundError, match="no Parquet"):
-        run_parquet_files(str(tmp_path / "run"), phase="quality")
-    with pytest.raises(FileNotFoundError, match="matching"):
-        run_parquet_files(str(tmp_path / "run"), phase="nope")
+        run_parquet_files(str(run), phase="quality")
+    with pytest.raises(FileNotFoundError, match="named 'nope'"):
+        run_parquet_files(str(run), phase="nope")

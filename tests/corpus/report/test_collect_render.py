@@ -78,10 +78,10 @@ def make_run(root) -> str:
             json.dump(entry, f)
     with open(os.path.join(phase, "stats.json"), "w") as f:
         json.dump({"phase": "score", "quarantined": [], **totals}, f)
-    # The run folder was moved: stats.json still names the old absolute folder.
+    # Paths relative to the run folder, as `refinery build` records them (corpus.runtime.layout).
     with open(os.path.join(run, "stats.json"), "w") as f:
-        json.dump({"job": "hand", "exit_code": 0, "final_data": "/old/place/data",
-                   "phases": [{"name": "score", "dir": f"/old/place/hand/{PHASE}", "shards": 2, "skipped": 0,
+        json.dump({"job": "hand", "exit_code": 0, "final_data": f"{PHASE}/data", "final_phase": "score",
+                   "phases": [{"name": "score", "dir": PHASE, "shards": 2, "skipped": 0,
                                "quarantined": [], **totals}]}, f)
     with open(os.path.join(run, "job.resolved.yaml"), "w") as f:
         yaml.safe_dump({"name": "hand", "phases": [{"name": "score", "stages": [
@@ -159,3 +159,12 @@ def test_cli_writes_the_report_and_rejects_a_folder_that_is_not_a_run(hand_run, 
     assert "no stats.json" in capsys.readouterr().err
     with pytest.raises(ReportError, match="no stats.json"):
         write_report(str(tmp_path))
+    # An older stats.json that names the folder where the run was built is refused, not followed.
+    stats = os.path.join(hand_run, "stats.json")
+    with open(stats) as f:
+        old = json.load(f)
+    old["phases"][0]["dir"] = f"/old/place/hand/{PHASE}"
+    with open(stats, "w") as f:
+        json.dump(old, f)
+    assert main(["report", hand_run]) == 2
+    assert "outside the folder" in capsys.readouterr().err

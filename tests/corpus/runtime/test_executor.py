@@ -45,7 +45,10 @@ def test_build_writes_parts_ledger_stats_and_balances(ray_local, demo_copy, tmp_
             assert os.path.exists(os.path.join(phase.phase_dir, "data", f["path"]))
     assert not os.path.exists(os.path.join(phase.phase_dir, "quarantine"))
     stats = read_json(os.path.join(result.job_dir, "stats.json"))
-    assert stats["final_data"] == result.final_data and stats["phases"][0]["rows_kept"] == 62
+    assert stats["final_data"] == "final" and result.final_data == os.path.join(result.job_dir, "final")
+    assert stats["phases"][0]["rows_kept"] == 62 and stats["phases"][0]["dir"] == os.path.basename(phase.phase_dir)
+    final = sorted(os.listdir(os.path.join(result.final_data, "domain=books")))
+    assert final == sorted(os.path.basename(f["path"]) for e in entries.values() for f in e["files"]["data"])
     assert pq.read_schema(os.path.join(phase.phase_dir, "stats.parquet")).equals(STATS_V1, check_metadata=False)
     counters = phase.totals["counters"]
     assert counters["select"]["rows_in"] - counters["select"]["rows_out"] == 1
@@ -192,6 +195,6 @@ def test_cross_shard_phase_sees_every_shard_and_documents_pass_through(ray_local
     result = run_job(job(demo_copy, tmp_path / "out", phases=phases), progress=False)
     score, census, filt = result.phases
     assert census.kind == "count" and census.totals["summary"] == {"rows": 63}
-    assert filt.totals["rows_in"] == 63 and result.final_data.startswith(filt.phase_dir)
+    assert filt.totals["rows_in"] == 63 and read_json(os.path.join(result.job_dir, "stats.json"))["final_phase"] == "filter"
     again = run_job(job(demo_copy, tmp_path / "out", phases=phases), progress=False)
     assert again.phases[1].skipped == census.shards
