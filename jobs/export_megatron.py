@@ -37,6 +37,8 @@ class ExportItem:
     domain: str
     prefix: str
     """Shard dataset path prefix (without .bin/.idx)."""
+    out: str
+    """The export folder: the ledger records paths relative to it."""
 
 
 class ExportWorker:
@@ -53,8 +55,8 @@ class ExportWorker:
 
         counts = export_part(item.path, self.tok.tokenizer, self.tok.eod_id, self.tok.vocab_size, item.prefix,
                              ExportConfig(batch_rows=self.batch_rows))
-        return {"key": item.key, "domain": item.domain, "source": item.path, "prefix": item.prefix,
-                "rows_in": counts["documents"], **counts}
+        return {"key": item.key, "domain": item.domain, "source": layout.relative_to(item.out, item.path),
+                "prefix": layout.relative_to(item.out, item.prefix), "rows_in": counts["documents"], **counts}
 
 
 def list_items(final_data: str, out: str) -> list[ExportItem]:
@@ -65,7 +67,7 @@ def list_items(final_data: str, out: str) -> list[ExportItem]:
             continue
         stem = os.path.basename(path)[: -len(".parquet")]
         items.append(ExportItem(key=f"{domain}--{stem}", path=path, parts=(), domain=domain,
-                                prefix=join(out, "shards", domain, stem)))
+                                prefix=join(out, "shards", domain, stem), out=out))
     return items
 
 
@@ -86,6 +88,9 @@ def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None,
     out = out or default_out(run_dir, tok.sha256)
     if "://" in out:
         raise ValueError(f"--out {out}: the Megatron builder writes local files; export to a local folder, then copy")
+    # Actors need not share the driver's working folder (a joined cluster): they get absolute paths.
+    out, tokenizer_dir = os.path.abspath(out), os.path.abspath(tokenizer_dir)
+    final_data = final_data if "://" in final_data else os.path.abspath(final_data)
     os.makedirs(out, exist_ok=True)
     dtype = token_dtype(tok.vocab_size).__name__
     # The source relative to this folder: a run folder copied with its export still names its own data.
