@@ -1,6 +1,7 @@
 """`refinery export megatron RUN_DIR --tokenizer DIR [--out DIR] [--workers N]` and
 `refinery export check EXPORT_DIR --weights FILE`: export a run to Megatron indexed datasets, and check
-that megatron-core opens them and blends them in the proportions of a mixture-weights file.
+an export against the mixture file training will use (training.blend_check): the domains match, and the
+tokens megatron-core's blend delivers follow the file's proportions. Exit 1 when they do not.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ def register(subparsers) -> None:
     meg.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else local)")
     meg.add_argument("--no-progress", action="store_true")
     meg.set_defaults(handler=_megatron)
-    check = actions.add_parser("check", help="open the datasets with megatron-core and check a blend's proportions")
+    check = actions.add_parser("check", help="check an export against the mixture file training will use: "
+                                             "domains match, megatron-core opens and blends them in its proportions")
     check.add_argument("export_dir", help="folder with manifest.json")
-    check.add_argument("--weights", default=None, help="mixture-weights JSON (default: token share of the manifest)")
+    check.add_argument("--weights", required=True, help="mixture-weights JSON (schemas/mixture_weights_v1)")
     check.add_argument("--samples", type=int, default=20000, help="blend samples to draw (default 20000)")
     check.add_argument("--seq-length", type=int, default=128, help="tokens per sample (default 128)")
     check.add_argument("--tolerance", type=float, default=0.01, help="max |realized - weight| (default 0.01)")
@@ -67,16 +69,16 @@ def _check(args) -> int:
     from corpus.io.files import join, read_json
     from schemas.mixture import MixtureWeightsError, load_mixture_weights
     from training.blend_check import check_blend
-    from training.mixture_weights import natural_weights
 
-    manifest_path = join(args.export_dir, "manifest.json")
-    manifest = read_json(manifest_path)
     try:
-        mixture = load_mixture_weights(args.weights) if args.weights else natural_weights(manifest, manifest_path)
-    except MixtureWeightsError as exc:
+        manifest = read_json(join(args.export_dir, "manifest.json"))
+        mixture = load_mixture_weights(args.weights)
+    except (FileNotFoundError, MixtureWeightsError) as exc:
         print(f"refinery: {exc}", file=sys.stderr)
         return 2
     report = check_blend(args.export_dir, manifest, mixture.weights, num_samples=args.samples,
                          seq_length=args.seq_length, tolerance=args.tolerance)
     print(json.dumps(report, indent=2))
+    for problem in report["problems"]:
+        print(f"refinery: {args.weights}: {problem}", file=sys.stderr)
     return 0 if report["ok"] else 1
