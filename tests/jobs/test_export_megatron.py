@@ -103,9 +103,22 @@ def test_another_tokenizer_is_refused_for_the_same_out(exported, tmp_path, capsy
 def test_check_and_plan_commands(exported, tmp_path, capsys):
     _, _, out = exported
     capsys.readouterr()
-    assert main(["export", "check", out, "--samples", "2000", "--seq-length", "64"]) == 0
+
+    def mixture(weights):
+        path = tmp_path / f"{'-'.join(weights)}.json"
+        path.write_text(json.dumps({"format": "refinery-mixture-weights-v1", "weights": weights,
+                                    "provenance": {"method": "manual", "inputs": [], "date": "2026-11-30"}}))
+        return str(path)
+
+    assert main(["export", "check", out, "--weights", mixture({"books": 1.0}), "--samples", "2000",
+                 "--seq-length", "64"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["realized"] == {"books": 1.0}
+    # A mixture made for another export (this one holds books only): the check fails and says why.
+    wrong = mixture({"books": 0.5, "wikipedia": 0.5})
+    assert main(["export", "check", out, "--weights", wrong, "--samples", "2000", "--seq-length", "64"]) == 1
+    printed = capsys.readouterr()
+    assert not json.loads(printed.out)["ok"] and "no exported data: ['wikipedia']" in printed.err
     manifest = os.path.join(out, "manifest.json")
     assert main(["plan", "--params", "1e4", "--manifest", manifest, "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
