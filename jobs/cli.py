@@ -111,13 +111,16 @@ def _stats(args) -> int:
     print(f"job {stats['job']} (exit code {stats['exit_code']})")
     missing = None
     if stats.get("final_data"):
+        from corpus.io.files import expand_paths, join
+        from corpus.io.parquet import count_rows
+
         try:
             final = layout.final_data(args.run_dir)
+            documents = sum(count_rows(p) for p in expand_paths([join(final, layout.PARQUET_GLOB)]))
         except layout.RunFolderError as exc:
             missing = exc
         else:
-            kept = next(p["rows_kept"] for p in stats["phases"] if p["name"] == stats["final_phase"])
-            print(f"final corpus: {final}/ ({kept} documents, Hive-partitioned by domain)\n"
+            print(f"final corpus: {final}/ ({documents} documents, Hive-partitioned by domain)\n"
                   f"  duckdb: select domain, count(*) from read_parquet('{final}/*/*.parquet', "
                   f"hive_partitioning=true) group by 1")
     else:

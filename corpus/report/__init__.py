@@ -3,9 +3,7 @@ self-contained HTML page (charts inline, no external URL), `write_report` does b
 
 from __future__ import annotations
 
-import fsspec
-
-from corpus.io.files import join
+from corpus.io.files import join, write_atomic
 from corpus.report.collect import ReportError, RunData, collect_run
 from corpus.report.render import NOT_COMPUTED, render_html
 
@@ -14,8 +12,7 @@ def write_report(run_dir: str, out: str | None = None) -> str:
     """Render the report of `run_dir` to `out` (default `<run_dir>/report.html`); returns the path."""
     html = render_html(collect_run(run_dir))
     out = out or join(run_dir, "report.html")
-    with fsspec.open(out, "w", encoding="utf-8") as f:
-        f.write(html)
+    write_atomic(out, html)  # a reader (or a browser reload) never sees half a page
     return out
 
 
