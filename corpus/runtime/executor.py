@@ -3,7 +3,8 @@
 Per phase: list the shards, skip those the ledger has, hand the rest to actors (each builds its
 stages once), retry failures, quarantine shards that keep failing, check that the books balance,
 and write merged stats. A killed actor is replaced and its shard retried; a killed driver is resumed
-by running the same job again.
+by running the same job again. When every shard committed, the last map phase's part files are
+published as the run's corpus, `<run>/final/` (corpus.runtime.layout), before stats.json names it.
 """
 
 from __future__ import annotations
