@@ -55,7 +55,7 @@ class ExportWorker:
 
         counts = export_part(item.path, self.tok.tokenizer, self.tok.eod_id, self.tok.vocab_size, item.prefix,
                              ExportConfig(batch_rows=self.batch_rows))
-        return {"key": item.key, "domain": item.domain, "source": layout.relative_to(item.out, item.path),
+        return {"key": item.key, "domain": item.domain, "source": layout.record_path(item.out, item.path),
                 "prefix": layout.relative_to(item.out, item.prefix), "rows_in": counts["documents"], **counts}
 
 
@@ -95,7 +95,7 @@ def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None,
     dtype = token_dtype(tok.vocab_size).__name__
     # The source relative to this folder: a run folder copied with its export still names its own data.
     identity = {"tokenizer_sha256": tok.sha256, "vocab_size": tok.vocab_size, "eod_id": tok.eod_id,
-                "dtype": dtype, "source": layout.relative_to(out, final_data)}
+                "dtype": dtype, "source": layout.record_path(out, final_data)}
     identity_path = join(out, "export.json")
     if os.path.exists(identity_path):
         before = read_json(identity_path)
@@ -124,7 +124,7 @@ def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None,
         done = ledger.committed(out)
     manifest = _merge(items, done, out, tok, identity, merge_shards, read_counts)
     write_json_atomic(join(run_dir, "export_stats.json"), {
-        "export_dir": layout.relative_to(run_dir, out), "tokenizer_sha256": tok.sha256, "finished_at": time.time(),
+        "export_dir": layout.record_path(run_dir, out), "tokenizer_sha256": tok.sha256, "finished_at": time.time(),
         "tokens": {d: v["tokens"] for d, v in manifest["domains"].items()},
         "documents": {d: v["documents"] for d, v in manifest["domains"].items()},
         "total_tokens": manifest["total_tokens"], "total_documents": manifest["total_documents"]})
@@ -136,7 +136,7 @@ def _merge(items, done, out, tok, identity, merge_shards, read_counts) -> dict[s
     by_domain: dict[str, list[ExportItem]] = {}
     for item in sorted(items, key=lambda i: i.key):
         by_domain.setdefault(item.domain, []).append(item)
-    shards = {d: [{"key": i.key, "source": layout.relative_to(out, i.path), "prefix": os.path.relpath(i.prefix, out),
+    shards = {d: [{"key": i.key, "source": layout.record_path(out, i.path), "prefix": os.path.relpath(i.prefix, out),
                    "documents": done[i.key]["documents"], "tokens": done[i.key]["tokens"]} for i in its]
               for d, its in by_domain.items()}
     manifest_path = join(out, "manifest.json")

@@ -49,6 +49,16 @@ def relative_to(base: str, path: str) -> str:
     return os.path.relpath(os.path.abspath(path), os.path.abspath(base)).replace(os.sep, "/")
 
 
+def record_path(base: str, path: str) -> str:
+    """How a file in the folder `base` records `path`: relative to `base` when both are on the same
+    filesystem (so they move together), else the URI or absolute path as is (another filesystem does not
+    move with the folder)."""
+    scheme = lambda p: p.split("://", 1)[0] if "://" in p else "file"  # noqa: E731
+    if scheme(base) != scheme(path) or ("://" in path and not path.startswith(base.rstrip("/") + "/")):
+        return path
+    return relative_to(base, path)
+
+
 def resolve(base: str, recorded: str, what: str) -> str:
     """A path recorded relative to `base`, resolved there; RunFolderError (naming `what` and the fix)
     when it is absolute or missing."""

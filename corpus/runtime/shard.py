@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 
 from corpus.config import config_from_dict
 from corpus.io.files import join
-from corpus.runtime.layout import relative_to
 from corpus.io.parquet import PartWriter, domain_of, partition_path, read_batches
+from corpus.runtime.layout import relative_to
 from corpus.runtime.spec import InputSpec, RuntimeSpec, StageEntry
 from corpus.sources import SOURCES
 from corpus.sources.base import ReadBatch, Shard
@@ -138,7 +138,8 @@ class ShardRunner:
                 w.abort()
             raise
         entry = {
-            "key": shard.key, "phase": self.task.phase, "inputs": [shard.path] if not shard.parts else self._run_relative(shard.parts),
+            "key": shard.key, "phase": self.task.phase,
+            "inputs": [shard.path] if not shard.parts else self._run_relative(shard.parts),
             "rows_in": rows["in"], "rows_kept": rows["kept"], "rows_rejected": rows["rejected"],
             "dropped": {s: dict(r) for s, r in sorted(dropped.items())},
             "counters": {s: {k: round(v, 6) for k, v in sorted(c.items())} for s, c in counters.items()},

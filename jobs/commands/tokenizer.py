@@ -34,14 +34,9 @@ def parquet_inputs(run: str | None, parquet: list[str] | None) -> list[str]:
     return [p for p in expand_paths(parquet) if p.endswith(".parquet")]
 
 
-def _relative(folder: str, path: str) -> str:
-    from corpus.runtime.layout import relative_to
-
-    return path if "://" in path else relative_to(folder, path)
-
-
 def _train(args) -> int:
     from corpus.io.parquet import read_batches
+    from corpus.runtime.layout import record_path
     from training.tokenizer import TokenizerTrainConfig, sample_documents, save_tokenizer, train_bpe
 
     try:
@@ -62,7 +57,7 @@ def _train(args) -> int:
     tokenizer = train_bpe(sample.texts, cfg)
     # Sources relative to the tokenizer's folder: a run folder copied with its tokenizer names its own files.
     config = save_tokenizer(tokenizer, args.out, cfg=cfg, sample=sample,
-                            sources=[_relative(args.out, p) for p in paths])
+                            sources=[record_path(args.out, p) for p in paths])
     print(f"tokenizer: {args.out}/tokenizer.json  vocab {config['vocab_size']}  sha256 {config['tokenizer_sha256'][:16]}"
           f"  sample {len(sample.texts)} of {sample.seen} docs ({sample.chars} chars)")
     return 0

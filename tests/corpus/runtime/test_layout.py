@@ -22,6 +22,11 @@ def test_relative_paths_round_trip(tmp_path):
     assert layout.relative_to("s3://b/runs/demo", "s3://b/runs/demo/final") == "final"
     with pytest.raises(ValueError, match="not inside"):
         layout.relative_to("s3://b/runs/demo", "s3://b/other/final")
+    # Another filesystem does not move with the folder: recorded as it is.
+    assert layout.record_path(run, "s3://b/runs/demo/final") == "s3://b/runs/demo/final"
+    assert layout.record_path("s3://b/runs/demo/export", "s3://b/runs/demo/final") == "s3://b/runs/demo/final"
+    assert layout.record_path(f"{run}/tok", f"{run}/final/domain=c4/part-00000.parquet") == (
+        "../final/domain=c4/part-00000.parquet")
 
 
 def test_final_data_resolves_in_the_folder_it_is_given(tmp_path):
