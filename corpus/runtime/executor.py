@@ -35,6 +35,11 @@ EXIT_OK = 0
 EXIT_QUARANTINED = 3
 
 
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a phase, with how far it got: committed shards are kept and a rerun resumes.
+    A KeyboardInterrupt still, so that code which lets Ctrl-C through keeps doing so."""
+
+
 @dataclasses.dataclass(kw_only=True)
 class PhaseResult:
     name: str
@@ -123,6 +128,22 @@ def phase_dir_name(job: JobSpec, plan: PhasePlan, upstream_id: str) -> str:
     return f"{plan.index:02d}-{plan.name}-{digest[:10]}"
 
 
+def source_id(job: JobSpec, shards: list[Shard]) -> str:
+    """What the first phase reads: its folder's hash covers it, so changed input files get a new folder."""
+    return json.dumps({"inputs": job.raw["inputs"], "files": [(s.relpath, s.size, s.row_groups) for s in shards]},
+                      default=str)
+
+
+def planned_phase_dirs(job: JobSpec) -> list[str]:
+    """The folder each phase of `job` reads and writes, named as run_job names them (lists the inputs)."""
+    chain = source_id(job, list_source_shards(job))
+    dirs = []
+    for plan in check_plan(job):
+        dirs.append(join(job_dir(job), phase_dir_name(job, plan, chain)))
+        chain = os.path.basename(dirs[-1].rstrip("/"))
+    return dirs
+
+
 def list_source_shards(job: JobSpec) -> list[Shard]:
     shards: list[Shard] = []
     n = 0
@@ -178,7 +199,11 @@ def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_i
                                 upstream_entries=upstream_entries, phase_dirs=dict(phase_dirs),
                                 workers=job.runtime.workers, max_retries=job.runtime.max_retries, progress=progress,
                                 pool=pool)
-        summary = PHASE_KINDS[phase.kind].run(phase.settings, ctx)
+        try:
+            summary = PHASE_KINDS[phase.kind].run(phase.settings, ctx)
+        except KeyboardInterrupt:
+            raise JobInterrupted(f"interrupted in phase {phase.name}; run the same command again to resume "
+                                 f"(the phases before it are kept)") from None
         if not summary.get("quarantined"):
             write_json_atomic(done_marker, summary)
     rows = sum(e["rows_kept"] for e in upstream_entries.values())
@@ -195,8 +220,7 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
     phase = job.phases[plan.index]
     if upstream is None:
         shards = list_source_shards(job)
-        upstream_id = json.dumps({"inputs": job.raw["inputs"],
-                                  "files": [(s.relpath, s.size, s.row_groups) for s in shards]}, default=str)
+        upstream_id = source_id(job, shards)
         input_schema = None
         upstream_kept = None
     else:
@@ -216,10 +240,16 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
     fs.makedirs(p, exist_ok=True)
     quarantined: list[str] = []
     if todo:
-        quarantined = run_on_actors(phase_dir=pdir, items=todo, factory=functools.partial(ShardRunner, task),
-                                    workers=job.runtime.workers, max_retries=job.runtime.max_retries,
-                                    timeout_s=job.runtime.shard_timeout_s, desc=f"phase {phase.name}",
-                                    progress=progress, total=len(shards), pool=pool)
+        try:
+            quarantined = run_on_actors(phase_dir=pdir, items=todo, factory=functools.partial(ShardRunner, task),
+                                        workers=job.runtime.workers, max_retries=job.runtime.max_retries,
+                                        timeout_s=job.runtime.shard_timeout_s, desc=f"phase {phase.name}",
+                                        progress=progress, total=len(shards), pool=pool)
+        except KeyboardInterrupt:
+            wanted = {s.key for s in shards}
+            committed = sum(k in wanted for k in ledger.committed(pdir))
+            raise JobInterrupted(f"interrupted: {committed}/{len(shards)} shards of phase {phase.name} committed; "
+                                 f"run the same command again to resume") from None
     remove_temp_files(pdir)
     entries = ledger.committed(pdir)
     wanted = {s.key for s in shards}
@@ -248,4 +278,4 @@ def _input_schema(shards: list[Shard]) -> pa.Schema | None:
     return pa.schema(fields)
 
 
-__all__ = ["run_job", "JobResult", "PhaseResult", "EXIT_OK", "EXIT_QUARANTINED"]
+__all__ = ["run_job", "JobResult", "JobInterrupted", "PhaseResult", "EXIT_OK", "EXIT_QUARANTINED"]
