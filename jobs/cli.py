@@ -129,9 +129,23 @@ def _build(args) -> int:
         print(f"phase {p.name}: {p.shards} shards ({p.skipped} already done), rows in {p.totals['rows_in']}, "
               f"kept {p.totals['rows_kept']}, rejected {p.totals['rows_rejected']}"
               + (f", QUARANTINED {len(p.quarantined)}: see {p.phase_dir}/quarantine/" if p.quarantined else ""))
+    final = [p for p in result.phases if p.kind == "map"][-1]
+    if final.totals["rows_kept"] == 0:
+        print(_nothing_kept(result.phases))
     print(f"output: {result.final_data}")
     print(f"stats:  {result.job_dir}/stats.json")
     return result.exit_code
+
+
+def _nothing_kept(phases) -> str:
+    """Say that the result is empty, and who emptied it: the largest drops of every phase."""
+    drops = sorted(((n, f"{p.name}/{stage}/{reason}") for p in phases
+                    for stage, reasons in p.totals.get("dropped", {}).items() for reason, n in reasons.items()),
+                   reverse=True)
+    rows_in = phases[0].totals["rows_in"]
+    head = ", ".join(f"{where} {n}" for n, where in drops[:5]) + (", ..." if len(drops) > 5 else "")
+    return (f"the job kept 0 of {rows_in} documents (dropped by {head or 'no stage: the input is empty'}). "
+            f"The output is an empty dataset; `refinery stats` shows every stage.")
 
 
 def _stats(args) -> int:
@@ -145,9 +159,9 @@ def _stats(args) -> int:
         raise CommandError(f"no stats.json in {args.run_dir}: is it <output>/<job name> of a finished build?",
                            EXIT_INVALID) from None
     if "job" not in stats:  # a phase folder's stats.json has `phase` instead
-        parent = os.path.dirname(os.path.abspath(args.run_dir.rstrip("/")))
+        parent = os.path.dirname(args.run_dir.rstrip("/")) or "."
         what = f"the folder of phase {stats['phase']!r}" if "phase" in stats else "not a run folder"
-        raise CommandError(f"{args.run_dir} is {what}. Fix: refinery stats {os.path.relpath(parent)}", EXIT_INVALID)
+        raise CommandError(f"{args.run_dir} is {what}. Fix: refinery stats {parent}", EXIT_INVALID)
     print(f"job {stats['job']} (exit code {stats['exit_code']}); final data: {stats['final_data']}")
     for p in stats["phases"]:
         print(f"\nphase {p['name']}  shards {p['shards']}  in {p['rows_in']}  kept {p['rows_kept']}  "

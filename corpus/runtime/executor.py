@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from corpus.io.files import expand_paths, filesystem, is_local, join, remove_temp_files, write_json_atomic
+from corpus.io.files import (expand_paths, filesystem, is_local, join, publish, remove_temp_files, temp_name,
+                             write_json_atomic)
 from corpus.runtime import ledger
 from corpus.runtime.plan import PhasePlan, check_plan
 from corpus.runtime.pool import ActorPool, run_on_actors
@@ -110,12 +111,34 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     finally:
         pool.close()
     job_result = JobResult(job_dir=root, phases=results)
+    _publish_if_empty(job_result.final_data, job.inputs[0].domain)
     write_json_atomic(join(root, "stats.json"), {
         "job": job.name, "exit_code": job_result.exit_code, "final_data": job_result.final_data,
         "finished_at": time.time(),
         "phases": [{"name": p.name, "dir": p.phase_dir, "shards": p.shards, "skipped": p.skipped,
                     "quarantined": p.quarantined, **p.totals} for p in results]})
     return job_result
+
+
+EMPTY_PART = "part-empty.parquet"
+
+
+def _publish_if_empty(final_data: str, domain: str) -> None:
+    """A job that kept nothing still ends with a dataset: one Parquet file of zero rows, so that
+    `read_parquet('<phase>/data/*/*.parquet')` and the commands after build read it and see 0 documents
+    instead of failing on a folder that does not exist."""
+    from corpus.io.parquet import partition_path
+    from schemas.arrow import DOCUMENT_FILE_V1
+
+    if expand_paths([join(final_data, "*", "*.parquet")]):
+        return
+    path = partition_path(final_data, domain, "empty")
+    fs, p = filesystem(path)
+    fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
+    tmp = temp_name(path)
+    with fsspec.open(tmp, "wb") as f:
+        pq.write_table(DOCUMENT_FILE_V1.empty_table(), f)
+    publish(tmp, path)
 
 
 def phase_dir_name(job: JobSpec, plan: PhasePlan, upstream_id: str) -> str:
