@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="as for build")
     validate.add_argument("--output", default=None, help="output root, as for build")
+    validate.add_argument("--spec-only", action="store_true",
+                          help="check the spec and its plan only: input files and models may not exist yet "
+                               "(an image build, a job for another machine)")
 
     stats = sub.add_parser("stats", help="print the stats of a run folder (<output>/<job name>)")
     stats.add_argument("run_dir")
@@ -78,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args, output=None):
-    """The job, checked: spec, plan (columns and select values) and files (inputs, models). Raises
-    ConfigError (exit 2) for every problem found before Ray starts."""
+def _load(args, output=None, files=True):
+    """The job, checked: spec, plan (columns and select values) and, with `files`, that its inputs and
+    models exist. Every problem found before Ray starts is a CommandError, exit 2."""
     from corpus.config import ConfigError
     from corpus.runtime.plan import check_plan
     from corpus.runtime.preflight import find_problems
@@ -89,7 +92,7 @@ def _load(args, output=None):
     try:
         job = load_job(args.job, args.overrides, output=output)
         check_plan(job)
-        problems = find_problems(job)
+        problems = find_problems(job) if files else []
     except FileNotFoundError:
         raise CommandError(f"{args.job}: no such job file", EXIT_INVALID) from None
     except ConfigError as exc:
@@ -105,11 +108,14 @@ def _validate(args) -> int:
     from corpus.runtime.executor import job_dir
     from corpus.runtime.folders import phase_status, unused_phase_folders
 
-    job = _load(args, output=args.output)
+    job = _load(args, output=args.output, files=not args.spec_only)
     stages = sum(len(p.stages) for p in job.phases)
-    print(f"{args.job}: valid ({len(job.inputs)} inputs, {len(job.phases)} phases, {stages} stages)")
+    print(f"{args.job}: valid ({len(job.inputs)} inputs, {len(job.phases)} phases, {stages} stages)"
+          + (" as a spec; inputs and models not checked" if args.spec_only else ""))
     root = job_dir(job)
     print(f"output: {os.path.abspath(root) if '://' not in root else root}")
+    if args.spec_only:
+        return 0
     phases = phase_status(job)
     for p in phases:
         print(f"  phase {p.name:<12} {p.status:<28} {os.path.basename(p.path)}")
