@@ -23,7 +23,9 @@ def register(subparsers) -> None:
     quality = subparsers.add_parser("quality", help="train and evaluate the quality-side models")
     actions = quality.add_subparsers(dest="quality_command", required=True)
     train = actions.add_parser("train", help="train the logistic-regression quality classifier")
-    train.add_argument("--out", required=True, help="model file to write (.npz; .json written next to it)")
+    # Not `required=True`: argparse would then refuse the hidden old name below. _train checks it.
+    train.add_argument("--out", default=None, metavar="FILE.npz",
+                       help="model file to write (.npz; .json written next to it); required")
     # The old name, kept working for scripts: every other command names its output --out.
     train.add_argument("--output", dest="out", help=argparse.SUPPRESS)
     train.add_argument("--positives", action="append", default=[], help="JSONL of reference-like text")
@@ -60,6 +62,9 @@ def _train(args) -> int:
     from corpus.quality.model import SUFFIX
     from corpus.quality.train import TrainSettings, save_model, train
 
+    if not args.out:
+        print("refinery quality train: --out FILE.npz is required (the model file to write)", file=sys.stderr)
+        return 2
     if bool(args.positives) != bool(args.negatives):
         print("refinery quality train: give both --positives and --negatives, or neither", file=sys.stderr)
         return 1
