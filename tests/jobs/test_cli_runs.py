@@ -116,3 +116,28 @@ def test_a_job_that_keeps_nothing_says_so_and_publishes_an_empty_dataset(ray_loc
 def test_quality_train_takes_out_and_the_old_output(argv, capsys):
     assert main(argv) == 1
     assert "--out 'm.joblib' must end with .npz" in capsys.readouterr().err
+
+
+def test_lm_train_reads_the_samples_make_demo_fetched(tmp_path, monkeypatch):
+    import json
+
+    from corpus.lm import train as lm_train
+    from corpus.sources.samples import MANIFEST
+
+    sample = next(s for s in MANIFEST if s.name == lm_train.REFERENCE_SAMPLE)
+    seen = []
+
+    def read_reference(lang, samples_dest=None):
+        seen.append(samples_dest)
+        raise SystemExit(0)  # stop before training: only where it reads from matters here
+
+    monkeypatch.setattr(lm_train, "read_reference", read_reference)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["lm", "train", "--lang", "en", "--out", str(tmp_path / "lm")])
+    folder = tmp_path / "samples" / sample.name  # what `refinery samples fetch --dest samples` leaves
+    folder.mkdir(parents=True)
+    (folder / ".sample.json").write_text(json.dumps({"fingerprint": sample.fingerprint()}))
+    with pytest.raises(SystemExit):
+        main(["lm", "train", "--lang", "en", "--out", str(tmp_path / "lm")])
+    assert seen == [None, "samples"]  # the cache when ./samples lacks it; ./samples when it holds it
