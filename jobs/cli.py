@@ -1,8 +1,9 @@
 """The `refinery` command line.
 
     refinery [--debug] [--verbose] build JOB.yaml [--set key=value ...] [--address ADDR] [--output DIR]
-    refinery validate JOB.yaml [--set key=value ...]
+    refinery validate JOB.yaml [--set key=value ...] [--output DIR] [--spec-only]
     refinery stats RUN_DIR
+    refinery COMMAND ...   (jobs/commands/: clean, samples, tokenizer, export, ...)
 
 Exit status (jobs/errors.py): 0 done; 1 failed (the message says why and the fix); 2 the job spec or
 an argument is invalid; 3 done but some shards were quarantined (see the phase's quarantine/ folder,
@@ -13,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 
-from jobs.errors import EXIT_INVALID, EXIT_UNBALANCED, CommandError, run_guarded
+from jobs.console import configure_output
+from jobs.errors import EXIT_INVALID, CommandError, run_guarded
 
 # Accepted anywhere on the line (`refinery build job.yaml --debug` as well as `refinery --debug build ...`):
 # they change how a command reports, not what it does.
@@ -29,8 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     flags = _pop_global_flags(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    from jobs.console import configure_output
-
     configure_output(verbose=flags["--verbose"])
     handlers = {"build": _build, "validate": _validate, "stats": _stats}
     handler = handlers.get(args.command, getattr(args, "handler", None))
