@@ -185,6 +185,12 @@ def fetch_samples(dest: str | None = None, only: list[str] | None = None) -> dic
     return results
 
 
+def is_fetched(name: str, dest: str | None) -> bool:
+    """True when `dest` already holds sample `name` as the manifest pins it (nothing to download)."""
+    sample = next((s for s in MANIFEST if s.name == name), None)
+    return sample is not None and _marker_matches(os.path.join(resolve_dest(dest), name, ".sample.json"), sample)
+
+
 def sample_path(name: str, dest: str | None = None) -> str:
     """Folder of sample `name`, fetched on first use. Raises SampleUnavailable with the reason."""
     result = fetch_samples(dest, [name])[name]
