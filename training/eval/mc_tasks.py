@@ -16,8 +16,9 @@ What exists there and what is made of it (counts measured on 3.0.1.post1):
   that do exist become `ceval-zh/` in C-Eval's layout (header id,question,A,B,C,D,answer):
   `marxist_philosophy_exam/fuzzy_match.jsonl` (15 exam questions; the 10 single-answer ones are kept,
   C-Eval being single-answer) and `parable-to-moral-match/parable-to-moral-match-zh.jsonl` (1,930
-  parables, five candidate morals each): the last listed wrong moral is dropped to leave four options,
-  the rest re-lettered in order, and the English instruction replaced by the Chinese stem PARABLE_STEM.
+  parables, five candidate morals each): one wrong moral, chosen by the first byte of sha256(story) mod 4,
+  is dropped to leave four options, the rest re-lettered in order, and the English instruction replaced
+  by the Chinese stem PARABLE_STEM.
   `subject_mapping.json` gives each subject its Chinese name for the C-Eval prompt header, in the format
   of C-Eval's own file ([English name, Chinese name, category]).
 """
@@ -25,6 +26,7 @@ What exists there and what is made of it (counts measured on 3.0.1.post1):
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -119,7 +121,10 @@ def chinese_subjects(data_dir: str) -> tuple[dict[str, list[list[str]]], dict[st
             raise ValueError(f"{where}: not a five-option parable item")
         options = [m[x].strip() for x in "ABCDE"]
         right = options[ord(gold[1]) - ord("A")]
-        drop = max(i for i, o in enumerate(options) if o != right)  # the last listed wrong moral
+        wrong = [i for i, o in enumerate(options) if o != right]
+        # One wrong moral goes, picked by the story's hash: dropping always the last one would move every
+        # E answer to D (783 of 1,930 answers D); this way each letter keeps about a quarter.
+        drop = wrong[hashlib.sha256(m["story"].strip().encode("utf-8")).digest()[0] % len(wrong)]
         four = options[:drop] + options[drop + 1:]
         parables.append([f"{m['story'].strip()}\n{PARABLE_STEM}", *four, LETTERS[four.index(right)]])
     return {"marxist_philosophy": exam, "parable_moral": parables}, left_out
