@@ -4,6 +4,7 @@ committed real fixture (tests/training/mc_fixture, questions from the `evals` wh
 
 import json
 import os
+from collections import Counter
 import shutil
 import subprocess
 import sys
@@ -255,7 +256,8 @@ def test_cli_prints_the_table_beside_the_random_baseline_and_writes_json(trained
     assert sorted(report["acc"]["subjects"]) == ["astronomy", "high_school_psychology"]
     assert f"{report['acc']['macro']:.4f}" in lines[4]
 
-    done = subprocess.run(cmd + ["--tasks", CEVAL, "--choice-text", "--json"], cwd=REPO, capture_output=True,
+    done = subprocess.run(cmd + ["--tasks", CEVAL, "--choice-text", "--json", "--seq-length", "512"], cwd=REPO,
+                          capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
@@ -289,7 +291,11 @@ def test_mc_tasks_builds_the_folders_the_fixture_was_cut_from(tmp_path):
         for name in os.listdir(os.path.join(FIXTURE, folder)):
             small = open(os.path.join(FIXTURE, folder, name), "rb").read()
             assert open(out / folder / name, "rb").read().startswith(small), name
-    assert read_tasks(str(out / "ceval-zh")).layout == "ceval"
+    ceval = read_tasks(str(out / "ceval-zh"))
+    assert ceval.layout == "ceval"
+    parables = [q for split in ceval.subjects["parable_moral"].values() for q in split]
+    # the dropped wrong moral is chosen by hash, so the answer letters stay balanced
+    assert Counter(LETTERS[q.answer] for q in parables) == {"A": 456, "B": 504, "C": 496, "D": 474}
     provenance = json.load(open(out / "PROVENANCE.json"))
     assert provenance["sha256"] == "0abcb2051303500784b1641a6e4f6b813ed43ad64f879a37d344a6774eb8eb78"
     assert provenance["left_out"] == {"marxist_philosophy.multiple_answers": 6}

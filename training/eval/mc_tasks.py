@@ -123,7 +123,7 @@ def chinese_subjects(data_dir: str) -> tuple[dict[str, list[list[str]]], dict[st
         right = options[ord(gold[1]) - ord("A")]
         wrong = [i for i, o in enumerate(options) if o != right]
         # One wrong moral goes, picked by the story's hash: dropping always the last one would move every
-        # E answer to D (783 of 1,930 answers D); this way each letter keeps about a quarter.
+        # E answer to D and make D the answer twice as often as A; this way each letter keeps about a quarter.
         drop = wrong[hashlib.sha256(m["story"].strip().encode("utf-8")).digest()[0] % len(wrong)]
         four = options[:drop] + options[drop + 1:]
         parables.append([f"{m['story'].strip()}\n{PARABLE_STEM}", *four, LETTERS[four.index(right)]])
