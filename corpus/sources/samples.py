@@ -155,7 +155,7 @@ MANIFEST: tuple[Sample, ...] = (
                     "evals/registry/data/marxist_philosophy_exam/*": "data/marxist_philosophy_exam",
                     "evals/registry/data/parable-to-moral-match/parable-to-moral-match-zh.jsonl":
                         "data/parable-to-moral-match",
-                    "evals-3.0.1.post1.dist-info/LICENSE.md": ""},
+                    "evals-3.0.1.post1.dist-info/LICENSE.md": "license"},
            license="MIT (Copyright (c) 2023 OpenAI); MMLU questions: MIT (Hendrycks et al.)"),
 )
 

@@ -142,7 +142,7 @@ def _mc_tasks(args) -> int:
         folder = sample_path(sample.name, args.dest)
         doc = build_mc_tasks(os.path.join(folder, "data"), args.out, provenance={
             "package": f"{sample.package}=={sample.version}", "kind": sample.kind, "sha256": sample.sha256,
-            "license": sample.license}, license_file=os.path.join(folder, "LICENSE.md"))
+            "license": sample.license}, license_file=os.path.join(folder, "license", "LICENSE.md"))
     except (SampleUnavailable, FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"refinery: {exc}", file=sys.stderr)
         return 2

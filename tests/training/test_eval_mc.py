@@ -152,7 +152,8 @@ def test_joint_encoding_splits_where_separate_encoding_would(tiny_tokenizer):
         for subject, splits in tasks.subjects.items():
             for q in splits["test"]:
                 for choice_text in (False, True):
-                    ctx = build_prompt(tasks.layout, tasks.names[subject], splits["dev"][:2], q, choice_text=choice_text)
+                    ctx = build_prompt(tasks.layout, tasks.names[subject], splits["dev"][:2], q,
+                                       choice_text=choice_text)
                     conts = [f" {c}" for c in q.choices] if choice_text else [f" {x}" for x in LETTERS]
                     pairs += [(ctx, c) for c in conts]
     for (ctx, cont), (ctx_ids, cont_ids) in zip(pairs, encode_pairs(tok, pairs)):

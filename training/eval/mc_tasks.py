@@ -49,7 +49,8 @@ CEVAL_NAMES = {
 
 _MMLU_PROMPT = re.compile(r"\A(?P<q>.*?)\s*\nA\. (?P<A>.*?)\nB\. (?P<B>.*?)\nC\. (?P<C>.*?)\nD\. (?P<D>.*?)\n"
                           r"Answer:\s*\Z", re.S)
-_EXAM_PROMPT = re.compile(r"\A[^\n]*\n(?P<q>.*?)\nA\.(?P<A>.*?)\nB\.(?P<B>.*?)\nC\.(?P<C>.*?)\nD\.(?P<D>.*?)\s*\Z", re.S)
+_EXAM_PROMPT = re.compile(r"\A[^\n]*\n(?P<q>.*?)\nA\.(?P<A>.*?)\nB\.(?P<B>.*?)\nC\.(?P<C>.*?)\nD\.(?P<D>.*?)\s*\Z",
+                          re.S)  # the first line is the instruction ("单选题，请给出以下问题的答案…")
 _PARABLE_PROMPT = re.compile(r"\A(?P<story>.*?)\nWhich moral is this story attempting to convey\?[^\n]*\n"
                              r"A\) (?P<A>.*?) B\) (?P<B>.*?) C\) (?P<C>.*?) D\) (?P<D>.*?) E\) (?P<E>.*?)\n", re.S)
 

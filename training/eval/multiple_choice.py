@@ -317,7 +317,8 @@ def format_report(report: dict[str, Any]) -> str:
     total = sum(v["questions"] for v in report["acc"]["subjects"].values())
     for avg in ("macro", "micro"):
         extra = f"{norm[avg]:>10.4f}" if norm else ""
-        lines.append(f"{avg + ' average':<36}{total:>10}{report['acc'][avg]:>8.4f}{extra}{report['random_baseline']:>8.2f}")
+        lines.append(f"{avg + ' average':<36}{total:>10}{report['acc'][avg]:>8.4f}{extra}"
+                     f"{report['random_baseline']:>8.2f}")
     if report["truncated_requests"]:
         lines.append(f"{report['truncated_requests']} of {report['requests']} requests lost context tokens from the "
                      f"left (window {report['window']} tokens): raise --seq-length")
