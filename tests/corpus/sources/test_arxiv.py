@@ -14,6 +14,7 @@ from corpus.sources.arxiv import ArxivConfig, read_arxiv
 from corpus.sources.base import Shard
 from corpus.sources.latex import LatexError, clean_latex, collect_macros, expand_macros, strip_comments
 from corpus.sources.samples import SampleUnavailable, sample_path
+from run_helpers import sample_unavailable
 
 
 def read_all(path, **cfg):
@@ -30,7 +31,7 @@ def vignette(pkg, name):
     try:
         return os.path.join(sample_path(f"rnw-{pkg}"), "doc", name)
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
 
 
 def test_zoo_vignette_cleaned_by_the_arxiv_rules():

