@@ -5,8 +5,6 @@ import json
 import os
 import tarfile
 
-import pytest
-
 from corpus.sources.base import Shard
 from corpus.sources.code_files import line_stats, strip_license_header
 from corpus.sources.github import GithubConfig, read_github
