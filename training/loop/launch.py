@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from schemas.local_ray import start_ray
 from training.atomic_files import write_text_atomic
 from training.loop.config import PretrainConfig, config_to_dict, training_identity
 
@@ -123,13 +124,11 @@ def launch_pretrain(cfg: PretrainConfig, *, address: str | None = None, progress
     cfg_abs = _absolute_paths(cfg)
     weights, _ = prepare_run(cfg_abs)
     if not ray.is_initialized():
-        # No address: an embedded local cluster ("local" never joins a `ray start` cluster by accident), with
-        # a CPU per worker plus one for Ray Train's controller.
-        local = {"num_cpus": max(os.cpu_count() or 1, cfg.parallel.world_size * cfg.parallel.cpus_per_worker + 1),
-                 "_node_ip_address": "127.0.0.1"}
-        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
-                 runtime_env={"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"},
-                 **({} if address else local))
+        # No address: the embedded local cluster (schemas/local_ray.py), with a CPU per worker plus one for
+        # Ray Train's controller.
+        cpus = cfg.parallel.world_size * cfg.parallel.cpus_per_worker + 1
+        start_ray(address, num_cpus=max(os.cpu_count() or 1, cpus),
+                  runtime_env={"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"})
     on_gpu = check_resources(cfg_abs, ray.cluster_resources())
     p = cfg_abs.parallel
     trainer = TorchTrainer(
