@@ -106,7 +106,9 @@ def _read_tree(shard: Shard, cfg: ArxivConfig, buf: DocumentBuffer) -> None:
 
         _paper(buf, path, files[path], load, cfg, must_be_main=False)
     for path in sorted(set(files) - set(mains) - included):
-        if texts[path] is None:
+        if not files[path].strip():
+            buf.reject(path, "empty_file", "")
+        elif texts[path] is None:
             buf.reject(path, "invalid_utf8", files[path])
         else:
             buf.reject(path, "latex_fragment", texts[path], meta={"note": "not a main file, not \\input by one"})

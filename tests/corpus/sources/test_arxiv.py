@@ -123,6 +123,17 @@ def test_bad_sources(tmp_path, content, reason):
     assert docs == [] and [x for _, x in rejects] == [reason]
 
 
+def test_an_empty_file_in_a_paper_folder_is_empty_not_a_fragment(tmp_path):
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "main.tex").write_text("\\documentclass{article}\\begin{document}\\section{A}\nBody.\n\\end{document}\n")
+    (paper / "notes.tex").write_bytes(b"")
+    (paper / "blank.tex").write_bytes(b" \n\n")
+    docs, rejects = read_all(paper)
+    assert len(docs) == 1 and [(r["source"], x) for r, x in rejects] == [("paper#blank.tex", "empty_file"),
+                                                                          ("paper#notes.tex", "empty_file")]
+
+
 def test_gzipped_source_and_corrupt_gzip(tmp_path):
     tex = b"\\documentclass{article}\\begin{document}\\section{A}\nBody.\n\\end{document}\n"
     good = tmp_path / "2101.00002.gz"
