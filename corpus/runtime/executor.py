@@ -31,6 +31,7 @@ from corpus.runtime.spec import JobSpec
 from corpus.runtime.stats import check_conservation, merge_entries, stats_table
 from corpus.sources import SOURCES
 from corpus.sources.base import Shard
+from schemas.local_ray import start_ray
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 3
@@ -84,13 +85,9 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     with fsspec.open(join(root, "job.resolved.yaml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(job.raw, f, sort_keys=False)
     if not ray.is_initialized():
-        # No address: an embedded local cluster on loopback, without a dashboard (Ray's token
-        # authentication guards its internal ports). `ray start --head` configures a real cluster.
-        # address="local" always starts a new one: a bare ray.init() would join any `ray start` cluster
-        # that happens to run on this machine.
-        local = {"num_cpus": max(job.runtime.workers, os.cpu_count() or 1), "_node_ip_address": "127.0.0.1"}
-        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
-                 **({} if address else local))
+        # No address: the embedded local cluster (token authentication, no dashboard, a watchdog);
+        # `ray start --head` configures a real cluster.
+        start_ray(address, num_cpus=max(job.runtime.workers, os.cpu_count() or 1))
     results: list[PhaseResult] = []
     upstream: tuple[str, dict[str, dict]] | None = None  # the last map phase: (dir, its ledger)
     chain_id = ""  # the previous phase's folder name: every phase's hash includes it

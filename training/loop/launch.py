@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from schemas.local_ray import start_ray
 from training.atomic_files import write_text_atomic
 from training.loop.config import ParallelConfig, PretrainConfig, config_to_dict, training_identity
 
@@ -116,17 +117,15 @@ class Progress:
     """record fields shown beside the bar (those present)"""
 
 
-def start_ray(address: str | None, *, workers: int, cpus_per_worker: int) -> None:
-    """Join `address`, or start an embedded local cluster ("local" never joins a `ray start` cluster by
-    accident) with a CPU per worker plus one for Ray Train's controller."""
+def _start_ray(address: str | None, *, workers: int, cpus_per_worker: int) -> None:
+    """Join `address`, or start the embedded local cluster (schemas/local_ray.py) with a CPU per worker plus
+    one for Ray Train's controller."""
     import ray
 
     if ray.is_initialized():
         return
-    local = {"num_cpus": max(os.cpu_count() or 1, workers * cpus_per_worker + 1), "_node_ip_address": "127.0.0.1"}
-    ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
-             runtime_env={"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"},
-             **({} if address else local))
+    start_ray(address, num_cpus=max(os.cpu_count() or 1, workers * cpus_per_worker + 1),
+              runtime_env={"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"})
 
 
 def _worker(payload: dict[str, Any]) -> None:
@@ -152,7 +151,7 @@ def launch_workers(entry: str, args: dict[str, Any], *, parallel: ParallelConfig
 
     import ray
 
-    start_ray(address, workers=parallel.world_size, cpus_per_worker=parallel.cpus_per_worker)
+    _start_ray(address, workers=parallel.world_size, cpus_per_worker=parallel.cpus_per_worker)
     on_gpu = check_layout(parallel, ray.cluster_resources())
     p = parallel
     trainer = TorchTrainer(
