@@ -24,6 +24,7 @@ import yaml
 
 from corpus.io.files import (expand_paths, filesystem, is_local, join, publish_folder, remove_temp_files, write_atomic,
                              write_json_atomic)
+from corpus.io.parquet import PARTITION_KEY
 from corpus.runtime import layout, ledger
 from corpus.runtime.plan import PhasePlan, check_plan
 from corpus.runtime.pool import ActorPool, run_on_actors
@@ -32,9 +33,15 @@ from corpus.runtime.spec import JobSpec, PhaseSpec
 from corpus.runtime.stats import check_conservation, merge_entries, stats_table
 from corpus.sources import SOURCES
 from corpus.sources.base import Shard
+from schemas.local_ray import start_ray
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 3
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a phase, with how far it got: committed shards are kept and a rerun resumes.
+    A KeyboardInterrupt still, so that code which lets Ctrl-C through keeps doing so."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -80,13 +87,9 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
         root = root_path
     write_atomic(join(root, layout.RESOLVED_JOB), yaml.safe_dump(job.raw, sort_keys=False))
     if not ray.is_initialized():
-        # No address: an embedded local cluster on loopback, without a dashboard (Ray's token
-        # authentication guards its internal ports). `ray start --head` configures a real cluster.
-        # address="local" always starts a new one: a bare ray.init() would join any `ray start` cluster
-        # that happens to run on this machine.
-        local = {"num_cpus": max(job.runtime.workers, os.cpu_count() or 1), "_node_ip_address": "127.0.0.1"}
-        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
-                 **({} if address else local))
+        # No address: the embedded local cluster (token authentication, no dashboard, a watchdog);
+        # `ray start --head` configures a real cluster.
+        start_ray(address, num_cpus=max(job.runtime.workers, os.cpu_count() or 1))
     results: list[PhaseResult] = []
     upstream: tuple[str, dict[str, dict]] | None = None  # the last map phase: (dir, its ledger)
     chain_id = ""  # the previous phase's folder name: every phase's hash includes it
@@ -109,7 +112,9 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     job_result = JobResult(job_dir=root, phases=results)
     last_map = [p for p in results if p.kind == "map"][-1]
     if job_result.exit_code == EXIT_OK:
-        publish_folder(_final_files(last_map.phase_dir), layout.final_dir(root))
+        files = (_final_files(last_map.phase_dir)
+                 or _empty_part(join(last_map.phase_dir, "data"), job.inputs[0].domain))
+        publish_folder(files, layout.final_dir(root))
     else:  # a final/ of an earlier build would pass for this one's
         fs, final_path = filesystem(layout.final_dir(root))
         if fs.exists(final_path):
@@ -130,6 +135,22 @@ def _final_files(phase_dir: str) -> dict[str, str]:
     file in data/ is not part of the corpus)."""
     return {f["path"]: join(phase_dir, "data", f["path"])
             for e in ledger.committed(phase_dir).values() for f in e["files"]["data"]}
+
+
+EMPTY_PART = "part-empty.parquet"
+
+
+def _empty_part(data_dir: str, domain: str) -> dict[str, str]:
+    """A job that kept nothing still ends with a dataset: one Parquet file of zero rows, so that
+    `read_parquet('<run>/final/*/*.parquet')` and the commands after build read it and see 0 documents
+    instead of failing on a folder without files. Returns it as `_final_files` does."""
+    from schemas.arrow import DOCUMENT_FILE_V1
+
+    rel = f"{PARTITION_KEY}={domain}/{EMPTY_PART}"
+    sink = pa.BufferOutputStream()
+    pq.write_table(DOCUMENT_FILE_V1.empty_table(), sink)
+    write_atomic(join(data_dir, rel), sink.getvalue().to_pybytes())
+    return {rel: join(data_dir, rel)}
 
 
 def phase_dir_name(job: JobSpec, plan: PhasePlan, upstream_id: str) -> str:
@@ -157,6 +178,22 @@ def _phase_identity(phase: PhaseSpec) -> list[dict[str, Any]]:
              "fingerprint": STAGES[e.name].fingerprint(e.config)} for e in phase.stages]
 
 
+def source_id(job: JobSpec, shards: list[Shard]) -> str:
+    """What the first phase reads: its folder's hash covers it, so changed input files get a new folder."""
+    return json.dumps({"inputs": job.raw["inputs"], "files": [(s.relpath, s.size, s.row_groups) for s in shards]},
+                      default=str)
+
+
+def planned_phase_dirs(job: JobSpec) -> list[str]:
+    """The folder each phase of `job` reads and writes, named as run_job names them (lists the inputs)."""
+    chain = source_id(job, list_source_shards(job))
+    dirs = []
+    for plan in check_plan(job):
+        dirs.append(join(job_dir(job), phase_dir_name(job, plan, chain)))
+        chain = os.path.basename(dirs[-1].rstrip("/"))
+    return dirs
+
+
 def list_source_shards(job: JobSpec) -> list[Shard]:
     shards: list[Shard] = []
     n = 0
@@ -180,12 +217,6 @@ def list_source_shards(job: JobSpec) -> list[Shard]:
             shards += source.split(shard, cfg) if source.split else [shard]
             n += 1
     return shards
-
-
-def sources_id(job: JobSpec, shards: list[Shard]) -> str:
-    """What the first phase reads: the inputs' settings and every input shard (path, size, row groups)."""
-    return json.dumps({"inputs": job.raw["inputs"], "files": [(s.relpath, s.size, s.row_groups) for s in shards]},
-                      default=str)
 
 
 def _upstream_shards(upstream_dir: str, entries: dict[str, dict]) -> list[Shard]:
@@ -218,7 +249,11 @@ def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_i
                                 upstream_entries=upstream_entries, phase_dirs=dict(phase_dirs),
                                 workers=job.runtime.workers, max_retries=job.runtime.max_retries, progress=progress,
                                 pool=pool)
-        summary = PHASE_KINDS[phase.kind].run(phase.settings, ctx)
+        try:
+            summary = PHASE_KINDS[phase.kind].run(phase.settings, ctx)
+        except KeyboardInterrupt:
+            raise JobInterrupted(f"interrupted in phase {phase.name}; run the same command again to resume "
+                                 f"(the phases before it are kept)") from None
         if not summary.get("quarantined"):
             write_json_atomic(done_marker, summary)
     rows = sum(e["rows_kept"] for e in upstream_entries.values())
@@ -235,7 +270,7 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
     phase = job.phases[plan.index]
     if upstream is None:
         shards = list_source_shards(job)
-        upstream_id = sources_id(job, shards)
+        upstream_id = source_id(job, shards)
         input_schema = None
         upstream_kept = None
     else:
@@ -255,10 +290,16 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
     fs.makedirs(p, exist_ok=True)
     quarantined: list[str] = []
     if todo:
-        quarantined = run_on_actors(phase_dir=pdir, items=todo, factory=functools.partial(ShardRunner, task),
-                                    workers=job.runtime.workers, max_retries=job.runtime.max_retries,
-                                    timeout_s=job.runtime.shard_timeout_s, desc=f"phase {phase.name}",
-                                    progress=progress, total=len(shards), pool=pool)
+        try:
+            quarantined = run_on_actors(phase_dir=pdir, items=todo, factory=functools.partial(ShardRunner, task),
+                                        workers=job.runtime.workers, max_retries=job.runtime.max_retries,
+                                        timeout_s=job.runtime.shard_timeout_s, desc=f"phase {phase.name}",
+                                        progress=progress, total=len(shards), pool=pool)
+        except KeyboardInterrupt:
+            wanted = {s.key for s in shards}
+            committed = sum(k in wanted for k in ledger.committed(pdir))
+            raise JobInterrupted(f"interrupted: {committed}/{len(shards)} shards of phase {phase.name} committed; "
+                                 f"run the same command again to resume") from None
     remove_temp_files(pdir)
     entries = ledger.committed(pdir)
     wanted = {s.key for s in shards}
@@ -288,4 +329,4 @@ def _input_schema(shards: list[Shard]) -> pa.Schema | None:
     return pa.schema(fields)
 
 
-__all__ = ["run_job", "JobResult", "PhaseResult", "EXIT_OK", "EXIT_QUARANTINED"]
+__all__ = ["run_job", "JobResult", "JobInterrupted", "PhaseResult", "EXIT_OK", "EXIT_QUARANTINED"]

