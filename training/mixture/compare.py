@@ -14,8 +14,6 @@ each of the others; nothing assumes it wins.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 import statistics
 from typing import Any
@@ -127,7 +125,3 @@ def format_compare(report: dict[str, Any]) -> str:
             f"{m} " + ", ".join(f"{d} {w:.3f}" for d, w in sorted(rs[0]["weights"].items()))
             for m, rs in report["runs"].items()))
     return "\n".join(lines)
-
-
-def _isfinite(x: float) -> bool:
-    return math.isfinite(x)

@@ -10,11 +10,12 @@ train their reference on the previous round's output.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Literal
 
 import yaml
 
-from schemas.config import ConfigError, apply_overrides, config_from_dict, setting
+from schemas.config import ConfigError, apply_overrides, config_from_dict, dataclass_schema, setting
 from training.loop.config import (DataConfig, OptimizerConfig, OutputConfig, ParallelConfig, PretrainConfig,
                                   ScheduleConfig)
 from training.model.config import ModelConfig
@@ -75,3 +76,14 @@ def load_doremi_config(path: str, overrides: list[str] = ()) -> DoremiConfig:
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     return parse_doremi_config(apply_overrides(data or {}, overrides), where=path)
+
+
+def doremi_json_schema() -> dict[str, Any]:
+    schema = dataclass_schema(DoremiConfig)
+    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "refinery/doremi_v1",
+                   "title": "refinery DoReMi config, version 1"})
+    return schema
+
+
+if __name__ == "__main__":
+    print(json.dumps(doremi_json_schema(), indent=2))

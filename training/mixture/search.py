@@ -20,7 +20,7 @@ import json
 import os
 from typing import Any
 
-from training.atomic_files import write_text_atomic
+from training.atomic_files import write_json_atomic, write_text_atomic
 from training.loop.config import config_to_dict
 from training.mixture.config import DoremiConfig, run_config
 
@@ -54,8 +54,8 @@ def target_flops(path: str, vocab_size: int) -> dict[str, float]:
 def run_doremi(cfg: DoremiConfig, *, address: str | None = None, progress: bool = True, echo=print) -> dict[str, Any]:
     """Run (or resume) the search of `cfg`; returns summary.json."""
     from schemas.mixture import load_mixture_weights, make_mixture_weights, write_mixture_weights
-    from training.loop.launch import Progress, _absolute_paths, launch_pretrain, launch_workers, prepare_run, \
-        resolve_weights
+    from training.loop.launch import (LaunchError, Progress, _absolute_paths, launch_pretrain, launch_workers,
+                                      prepare_run, resolve_weights)
     from training.mixture.doremi import max_weight_change
     from training.mixture.plots import plot_trajectory
     from training.model.config import flops_per_token, padded_vocab_size
@@ -65,7 +65,6 @@ def run_doremi(cfg: DoremiConfig, *, address: str | None = None, progress: bool 
     manifest_path = os.path.join(os.path.abspath(cfg.data.export_dir), "manifest.json")
     first = _absolute_paths(run_config(cfg, mixture=cfg.data.mixture, out=out))
     if not os.path.exists(manifest_path):
-        from training.loop.launch import LaunchError
         raise LaunchError(f"data.export_dir: {manifest_path} does not exist. Fix: run `refinery export megatron` first")
     with open(manifest_path, encoding="utf-8") as f:
         manifest = json.load(f)
@@ -119,7 +118,6 @@ def run_doremi(cfg: DoremiConfig, *, address: str | None = None, progress: bool 
     if cfg.target:
         target = target_flops(cfg.target, manifest["tokenizer"]["vocab_size"])
         summary["target"] = {"config": cfg.target, **target, "search_over_target": cost["total"] / target["total"]}
-    from training.atomic_files import write_json_atomic
     write_json_atomic(os.path.join(out, "summary.json"), summary)
     return summary
 
