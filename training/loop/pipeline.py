@@ -58,7 +58,7 @@ def forward_backward(model, micro_batches: list[dict], *, global_tokens: float, 
             if last:
                 masked = forward_loss(model, mb, bf16=bf16, device=device) * mb["loss_mask"]   # [b, s]
                 losses.append(masked.detach())
-                outputs.append(masked if loss_weights else masked.sum() / global_tokens)
+                outputs.append(masked if loss_weights is not None else masked.sum() / global_tokens)
             else:
                 with autocast(device, bf16):
                     # labels None: a middle stage returns its hidden states [s, b, h]
@@ -67,7 +67,7 @@ def forward_backward(model, micro_batches: list[dict], *, global_tokens: float, 
                 outputs.append(out)
     if forward_only:
         return losses
-    if last and loss_weights:
+    if last and loss_weights is not None:
         weights = loss_weights(losses)
         outputs = [(masked * (w if w.dim() == 2 else w[:, None])).sum() / global_tokens
                    for masked, w in zip(outputs, weights)]
