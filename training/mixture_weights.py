@@ -1,6 +1,7 @@
-"""Mixture weights from what we know: the token share of an export manifest, or the LLaMA-1 table.
+"""Mixture weights from what we know: the token share of an export manifest, uniform, or the LLaMA-1 table.
 
-DoReMi writes its own weights through the same `schemas.mixture` format; these are the baselines.
+DoReMi (training/mixture/) writes its own weights through the same `schemas.mixture` format; these are the
+baselines it is compared with (`refinery mix baseline NAME --export DIR --out FILE`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,28 @@ def natural_weights(manifest: Mapping[str, Any], manifest_path: str, date: str |
     """Each domain weighted by its share of the exported tokens (sampling without reweighting)."""
     return make_mixture_weights(manifest_tokens(manifest), method="natural", inputs=[manifest_path], date=date,
                                 normalize=True, notes="token share of each domain in the export manifest")
+
+
+def uniform_weights(manifest: Mapping[str, Any], manifest_path: str, date: str | None = None) -> MixtureWeights:
+    """Every exported domain weighted equally (DoReMi's proxy samples this way)."""
+    return make_mixture_weights({d: 1.0 for d in manifest["domains"]}, method="uniform", inputs=[manifest_path],
+                                date=date, normalize=True)
+
+
+BASELINES: tuple[str, ...] = ("natural", "uniform", "llama1")
+
+
+def baseline_weights(name: str, manifest: Mapping[str, Any], manifest_path: str,
+                     date: str | None = None) -> MixtureWeights:
+    """The named baseline over the manifest's exported domains (those with data)."""
+    exported = {"domains": {d: v for d, v in manifest["domains"].items() if v.get("prefix")}}
+    if name == "natural":
+        return natural_weights(exported, manifest_path, date)
+    if name == "uniform":
+        return uniform_weights(exported, manifest_path, date)
+    if name == "llama1":
+        return llama1_weights(sorted(exported["domains"]), date)
+    raise ValueError(f"baseline {name!r}: expected one of {', '.join(BASELINES)}")
 
 
 def llama1_weights(domains: list[str] | None = None, date: str | None = None) -> MixtureWeights:

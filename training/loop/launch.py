@@ -34,18 +34,12 @@ class LaunchError(RuntimeError):
 
 def resolve_weights(cfg: PretrainConfig, manifest: dict[str, Any], manifest_path: str):
     """The mixture named by data.mixture as a validated MixtureWeights."""
-    from schemas.mixture import load_mixture_weights, make_mixture_weights
-    from training.mixture_weights import llama1_weights, natural_weights
+    from schemas.mixture import load_mixture_weights
+    from training.mixture_weights import BASELINES, baseline_weights
 
-    domains = sorted(d for d, v in manifest["domains"].items() if v.get("prefix"))
     name = cfg.data.mixture
-    if name == "natural":
-        return natural_weights({"domains": {d: manifest["domains"][d] for d in domains}}, manifest_path)
-    if name == "uniform":
-        return make_mixture_weights({d: 1.0 for d in domains}, method="uniform", inputs=[manifest_path],
-                                    normalize=True)
-    if name == "llama1":
-        return llama1_weights(domains)
+    if name in BASELINES:
+        return baseline_weights(name, manifest, manifest_path)
     if not os.path.exists(name):
         raise LaunchError(f"data.mixture: {name!r} is neither natural, uniform, llama1 nor an existing file")
     return load_mixture_weights(name)

@@ -30,9 +30,14 @@ def _recv(shape, src: int, device: str):
 
 
 def forward_backward(model, micro_batches: list[dict], *, global_tokens: float, bf16: bool, device: str,
-                     forward_only: bool = False) -> list:
+                     forward_only: bool = False, loss_weights=None) -> list:
     """Masked per-token losses [b, s] of each micro-batch (detached) on the last stage, [] elsewhere. Unless
-    `forward_only`, the gradient of sum(masked losses) / global_tokens is accumulated in the parameters."""
+    `forward_only`, the gradient of sum(masked losses) / global_tokens is accumulated in the parameters.
+
+    `loss_weights` (optional, last stage): called once with every micro-batch's detached masked losses after
+    all forwards and before any backward; returns one weight per micro-batch ([b] per sample or [b, s] per
+    token), and the gradient is then that of sum(weight * masked losses) / global_tokens. An objective that
+    depends on the batch's own losses (DoReMi's domain weights) needs them before its backward."""
     import torch
     from megatron.core import parallel_state as ps
 
@@ -53,7 +58,7 @@ def forward_backward(model, micro_batches: list[dict], *, global_tokens: float, 
             if last:
                 masked = forward_loss(model, mb, bf16=bf16, device=device) * mb["loss_mask"]   # [b, s]
                 losses.append(masked.detach())
-                outputs.append(masked.sum() / global_tokens)
+                outputs.append(masked if loss_weights is not None else masked.sum() / global_tokens)
             else:
                 with autocast(device, bf16):
                     # labels None: a middle stage returns its hidden states [s, b, h]
@@ -62,6 +67,10 @@ def forward_backward(model, micro_batches: list[dict], *, global_tokens: float, 
                 outputs.append(out)
     if forward_only:
         return losses
+    if last and loss_weights is not None:
+        weights = loss_weights(losses)
+        outputs = [(masked * (w if w.dim() == 2 else w[:, None])).sum() / global_tokens
+                   for masked, w in zip(outputs, weights)]
     for i in reversed(range(len(micro_batches))):
         if last:
             outputs[i].backward()

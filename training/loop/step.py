@@ -51,7 +51,9 @@ def forward_loss(model, batch, *, bf16: bool, device: str):
 
 
 def train_step(model, optimizer, micro_batches: list[dict], *, domains: tuple[str, ...], lr: float, clip: float,
-               bf16: bool, device: str) -> StepResult:
+               bf16: bool, device: str, loss_weights=None) -> StepResult:
+    """One optimizer step. `loss_weights`: see pipeline.forward_backward (None: the plain token mean; the
+    reported losses are always the unweighted token means)."""
     import torch
     import torch.distributed as dist
     from megatron.core import parallel_state as ps
@@ -68,7 +70,8 @@ def train_step(model, optimizer, micro_batches: list[dict], *, domains: tuple[st
     global_tokens = tokens.item()
 
     # Forward and backward through this rank's pipeline stage; the last stage holds the losses.
-    losses = forward_backward(model, micro_batches, global_tokens=global_tokens, bf16=bf16, device=device)
+    losses = forward_backward(model, micro_batches, global_tokens=global_tokens, bf16=bf16, device=device,
+                              loss_weights=loss_weights)
     domain_sum = torch.zeros(n, dtype=torch.float64, device=device)
     domain_tok = torch.zeros(n, dtype=torch.float64, device=device)
     for mb, masked in zip(micro_batches, losses):
