@@ -76,11 +76,14 @@ def collect_training_run(run_dir: str, scaling: list[str] = ()) -> TrainingRun:
         if name.startswith("scaling") and name.endswith((".json", ".png")):
             found_scaling.append(path)
         elif name.endswith(".json"):
-            kind = "ppl" if name.startswith("ppl-") else "json"
-            evals.append(EvalFile(name=name, kind=kind, content=_read_json(path)))
+            doc = _read_json(path)
+            # a file named like eval ppl's but of another shape is shown generically, not refused
+            ppl = name.startswith("ppl-") and isinstance(doc, dict) and {"domains", "overall"} <= set(doc)
+            evals.append(EvalFile(name=name, kind="ppl" if ppl else "json", content=doc))
         elif name.endswith(".jsonl"):
-            kind = "generate" if name.startswith("generate-") else "jsonl"
-            evals.append(EvalFile(name=name, kind=kind, content=_read_jsonl(path)))
+            rows = _read_jsonl(path)
+            generate = name.startswith("generate-") and all(isinstance(r, dict) and "completion" in r for r in rows)
+            evals.append(EvalFile(name=name, kind="generate" if generate else "jsonl", content=rows))
     fits = []
     for path in [*found_scaling, *scaling]:
         if path.endswith(".png"):

@@ -2,8 +2,8 @@
 [--config CONFIG.yaml] [--seeds 3] [--steps 200] [--eval-samples 64] [--mixture natural|same] [--out DIR]
 [--json]`: tiny GPTs with the
 same token budget on the documents as read vs the cleaned corpus, evaluated on the same held-out clean
-documents per domain (jobs/experiments/cleaning.py). Writes OUT/cleaning.json and OUT/cleaning.png and
-prints the table (Markdown). Run it again to resume.
+documents per domain (jobs/experiments/cleaning.py). Writes OUT/cleaning.json and .png (OUT/cleaning-same.*
+with --mixture same) and prints the table (Markdown). Run it again to resume.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def register(subparsers) -> None:
     cleaning.add_argument("--clean-run", default="runs/demo", help="the cleaned corpus run (default runs/demo)")
     cleaning.add_argument("--tokenizer", default=None, help="tokenizer for both arms (default CLEAN_RUN/tokenizer)")
     cleaning.add_argument("--clean-export", default=None,
-                          help="the clean run's Megatron export with that tokenizer (default CLEAN_RUN/export-megatron)")
+                          help="the clean run's Megatron export with that tokenizer "
+                               "(default CLEAN_RUN/export-megatron)")
     cleaning.add_argument("--config", default="jobs/pretrain_tiny.yaml",
                           help="training config both arms start from (model, batch, split, optimizer)")
     cleaning.add_argument("--seeds", type=int, default=3, help="runs per arm (seeds 1..N; default 3)")
@@ -58,6 +59,6 @@ def _cleaning(args) -> int:
         print(f"refinery: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else format_table(result))
-    print(f"written: {os.path.join(args.out, 'cleaning.json')}, {os.path.join(args.out, 'cleaning.png')}",
-          file=sys.stderr)
+    stem = os.path.join(args.out, "cleaning" + ("" if args.mixture == "natural" else f"-{args.mixture}"))
+    print(f"written: {stem}.json, {stem}.png", file=sys.stderr)
     return 0

@@ -41,7 +41,8 @@ import yaml
 ARMS = ("raw", "clean")
 HELD_OUT_REASON = "held_out_for_eval"
 CLUSTER_COLUMNS = ("exact_cluster_v1", "minhash_cluster_v1")
-RESULT, PLOT = "cleaning.json", "cleaning.png"
+RESULT_STEM = "cleaning"
+"""OUT/cleaning.json and .png (mixture natural), OUT/cleaning-same.json and .png (mixture same)."""
 MIXTURES = ("natural", "same")
 """natural: each arm by its own corpus's token shares; same: both by the clean corpus's."""
 
@@ -147,9 +148,10 @@ def token_budget(cfg) -> int:
 
 
 def arm_configs(base, *, exports: Mapping[str, tuple[str, str]], mixtures: Mapping[str, str], steps: int,
-                seeds: list[int], out: str) -> list[tuple[str, int, Any]]:
+                seeds: list[int], out: str, names: Mapping[str, str] | None = None) -> list[tuple[str, int, Any]]:
     """(arm, seed, PretrainConfig) of every run: the base config with only the data (export folder, split,
-    mixture file), the seed and the output folder changed per run; steps as given for all."""
+    mixture file), the seed and the output folder (OUT/runs/<name of the arm>-seed<seed>) changed per run;
+    steps as given for all."""
     from training.loop.config import config_to_dict, parse_pretrain_config
 
     runs = []
@@ -161,7 +163,7 @@ def arm_configs(base, *, exports: Mapping[str, tuple[str, str]], mixtures: Mappi
                              mixture=os.path.abspath(mixtures[arm]))
             d["schedule"].update(train_steps=steps, seed=seed, eval_interval=steps, save_interval=steps,
                                  keep_checkpoints=1, decay_steps=None)
-            d["output"]["dir"] = os.path.abspath(os.path.join(out, "runs", f"{arm}-seed{seed}"))
+            d["output"]["dir"] = os.path.abspath(os.path.join(out, "runs", f"{(names or {}).get(arm, arm)}-seed{seed}"))
             runs.append((arm, seed, parse_pretrain_config(d, where=f"{arm} seed {seed}")))
     budgets = {token_budget(cfg) for _, _, cfg in runs}
     assert len(budgets) == 1, budgets  # only data, seed and output differ between runs
@@ -283,7 +285,7 @@ def run_cleaning_experiment(*, job: str, clean_run: str, tokenizer: str, clean_e
 
     from corpus.runtime.executor import run_job
     from jobs.export_megatron import export_megatron
-    from schemas.mixture import write_mixture_weights
+    from schemas.mixture import load_mixture_weights, write_mixture_weights
     from training.atomic_files import write_json_atomic
     from training.data.blend import split_tokens
     from training.eval.loaded import read_manifest
@@ -300,8 +302,9 @@ def run_cleaning_experiment(*, job: str, clean_run: str, tokenizer: str, clean_e
     tok = load_tokenizer(tokenizer)
     clean_manifest = read_manifest(clean_export)
     if clean_manifest["tokenizer"]["tokenizer_sha256"] != tok.sha256:
-        raise ValueError(f"{clean_export} was exported with tokenizer {clean_manifest['tokenizer']['tokenizer_sha256'][:12]}, "
-                         f"--tokenizer is {tok.sha256[:12]}. Fix: both arms need the same tokenizer; export again")
+        raise ValueError(f"{clean_export} was exported with tokenizer "
+                         f"{clean_manifest['tokenizer']['tokenizer_sha256'][:12]}, --tokenizer is {tok.sha256[:12]}. "
+                         f"Fix: both arms need the same tokenizer; export again")
 
     held = held_out_ids(clean_manifest, split)
     excluded = with_duplicates({i for ids in held.values() for i in ids}, run_phase_files(clean_run))
@@ -317,26 +320,29 @@ def run_cleaning_experiment(*, job: str, clean_run: str, tokenizer: str, clean_e
     ray.shutdown()  # training starts its own embedded cluster, set up for Ray Train
     raw_split = widest_split(raw_export, raw_manifest, seq, split)
 
+    # The clean arm is the same under either mixture, so its runs are shared; the raw arm's are named by it.
+    suffix = "" if mixture == "natural" else f"-{mixture}"
+    names = {"raw": f"raw{suffix}", "clean": "clean"}
     manifests = {"raw": (raw_export, raw_manifest), "clean": (clean_export, clean_manifest)}
     weights, mixtures = {}, {}
     for arm in ARMS:
         source_dir, source = manifests["clean" if mixture == "same" else arm]
         chosen = natural_weights(source, os.path.join(os.path.abspath(source_dir), "manifest.json"))
-        weights[arm], mixtures[arm] = chosen.weights, os.path.join(out, f"mixture-{arm}.json")
-        write_mixture_weights(mixtures[arm], chosen)
+        weights[arm], mixtures[arm] = chosen.weights, os.path.join(out, f"mixture-{names[arm]}.json")
+        if not (os.path.exists(mixtures[arm]) and load_mixture_weights(mixtures[arm]).weights == chosen.weights):
+            write_mixture_weights(mixtures[arm], chosen)  # (kept as it is when unchanged: finished runs read it)
+    seed_list = list(range(1, seeds + 1))
     runs = arm_configs(base, exports={"raw": (raw_export, raw_split), "clean": (clean_export, split)},
-                       mixtures=mixtures, steps=steps, seeds=list(range(1, seeds + 1)), out=out)
+                       mixtures=mixtures, steps=steps, seeds=seed_list, out=out, names=names)
     budget = token_budget(runs[0][2])
     losses: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in ARMS}
     records = []
     for arm, seed, cfg in runs:
-        summary_path = os.path.join(cfg.output.dir, "summary.json")
-        done = os.path.exists(summary_path) and json.load(open(summary_path, encoding="utf-8"))["steps"] == steps
-        if not done:
+        summary = _read_summary(cfg.output.dir)
+        if summary is None or summary["steps"] != steps:  # a finished run is not started again
             log(f"training {arm} seed {seed}: {steps} steps, {budget:,} tokens -> {cfg.output.dir}")
             launch_pretrain(cfg, progress=False)
-        with open(summary_path, encoding="utf-8") as f:
-            summary = json.load(f)
+            summary = _read_summary(cfg.output.dir)
         if summary["tokens"] != budget:
             raise ValueError(f"{cfg.output.dir} trained on {summary['tokens']} tokens, not the budget {budget}")
         report = evaluate_checkpoint(cfg.output.dir, export_dir=clean_export, samples=eval_samples, split=split)
@@ -354,7 +360,7 @@ def run_cleaning_experiment(*, job: str, clean_run: str, tokenizer: str, clean_e
             "clean_export": os.path.abspath(clean_export), "raw_run": raw.job_dir, "raw_export": raw_export,
             "clean_split": split, "raw_split": raw_split, "steps": steps,
             "global_batch_size": base.schedule.global_batch_size, "seq_length": seq, "token_budget": budget,
-            "seeds": list(range(1, seeds + 1)), "eval_samples_per_domain": eval_samples, "mixture": mixture,
+            "seeds": seed_list, "eval_samples_per_domain": eval_samples, "mixture": mixture,
             "weights": weights,
             "model": {"num_layers": base.model.num_layers, "hidden_size": base.model.hidden_size,
                       "num_attention_heads": base.model.num_attention_heads, "position": base.model.position},
@@ -371,6 +377,14 @@ def run_cleaning_experiment(*, job: str, clean_run: str, tokenizer: str, clean_e
         "runs": records,
         "table": aggregate(losses),
     }
-    write_json_atomic(os.path.join(out, RESULT), result)
-    plot_result(result, os.path.join(out, PLOT))
+    write_json_atomic(os.path.join(out, f"{RESULT_STEM}{suffix}.json"), result)
+    plot_result(result, os.path.join(out, f"{RESULT_STEM}{suffix}.png"))
     return result
+
+
+def _read_summary(run_dir: str) -> dict[str, Any] | None:
+    path = os.path.join(run_dir, "summary.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

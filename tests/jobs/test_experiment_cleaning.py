@@ -69,6 +69,12 @@ def test_both_arms_get_the_same_token_budget_and_differ_only_in_data_seed_and_fo
         return d
 
     assert all(rest(cfg) == rest(runs[0][2]) for _, _, cfg in runs)
+    # --mixture same names the raw arm's runs apart, so the clean arm's are shared between mixtures
+    same = arm_configs(_base_config(), exports={"raw": ("e/raw", "87,13,0"), "clean": ("e/clean", "90,10,0")},
+                       mixtures={"raw": "m/clean.json", "clean": "m/clean.json"}, steps=50, seeds=[1], out=str(tmp_path),
+                       names={"raw": "raw-same", "clean": "clean"})
+    assert [os.path.basename(cfg.output.dir) for _, _, cfg in same] == ["raw-same-seed1", "clean-seed1"]
+    assert same[1][2] == runs[3][2]  # clean seed 1: the very same run under either mixture
 
 
 @pytest.fixture
