@@ -6,19 +6,24 @@ several seeds each, all evaluated on the same held-out clean documents per domai
 
 The design, and why:
 - Held out: the clean export's validation split (the training config's data.split, cut per domain as
-  megatron-core cuts it). The clean arm never trains on it by construction. The raw corpus is the same
-  job's inputs read again with one phase whose only stage is a select that drops those documents (by
-  their deterministic id) and every exact or near duplicate of them the clean run's dedup clustered
-  with them, so the raw arm never trains on a held-out document either (the drop is counted under its
-  own reason, and every held-out id must be found there, which proves the ids line up).
+  megatron-core cuts it): the last documents of each domain. The clean arm never trains on them by
+  construction. The raw corpus is the same job's inputs read again with one phase whose only stage is
+  a select that sets those documents aside (by their deterministic id), with every exact or near
+  duplicate of them the clean run's dedup clustered with them (counted under their own reason; every
+  held-out id must be found there, which proves the ids line up).
+- The raw arm is exported from a view of that run (`raw-train/`): its data parts, then per domain one
+  last part holding the documents set aside, so that they, and not their neighbours, form the end of
+  the domain, which is where the validation range is cut. Its split is the clean one when that range
+  covers the whole last part in every domain (else the nearest smaller train share that does): the
+  raw arm never trains on a held-out document, and both arms train on everything else. (Setting the
+  documents aside without the last part would make the raw arm's validation range take the documents
+  just before them, often from the same repository or book, and lose them from its training.)
 - One tokenizer (trained on the clean corpus) exports both corpora, so the losses share a unit.
 - Same token budget (steps x global batch x sequence length) for both arms. Mixture `natural` (the
   default): each arm samples its own corpus by its domains' token shares, as one trains on a corpus,
   so the raw arm also spends tokens where cleaning removed the most text (web pages). Mixture `same`:
   both arms use the clean corpus's token shares, so a difference within a domain comes from its
   documents alone. Both arms draw less than one epoch of every domain (recorded as `epochs`).
-- The raw arm's own validation split only monitors its run; it is the clean split when every raw domain
-  keeps one sample in it, else the nearest smaller train share that does.
 - Evaluation: `evaluate_checkpoint` (`refinery eval ppl --data CLEAN_EXPORT`) with the clean split for
   every run. Seed s of both arms draws the same held-out samples, so raw - clean is paired by seed.
 
@@ -170,20 +175,65 @@ def arm_configs(base, *, exports: Mapping[str, tuple[str, str]], mixtures: Mappi
     return runs
 
 
-def widest_split(export_dir: str, manifest: Mapping[str, Any], seq_length: int, start: str) -> str:
-    """`start` if every domain keeps a validation sample of `seq_length` + 1 tokens under it, else the split
-    with the largest smaller train share (whole percent, test 0) that does."""
-    from training.data.blend import split_tokens
+def widest_split(export_dir: str, manifest: Mapping[str, Any], seq_length: int, start: str,
+                 held_out_last: Mapping[str, int]) -> str:
+    """`start` if, in every domain, the validation range holds at least the last `held_out_last[domain]`
+    documents and one sample of `seq_length` + 1 tokens, and the train range one sample; else the split with
+    the largest smaller train share (whole percent, test 0) that does."""
+    from training.data.blend import split_documents, split_tokens
 
-    prefixes = [os.path.join(export_dir, v["prefix"]) for v in manifest["domains"].values() if v.get("prefix")]
+    domains = {d: v for d, v in manifest["domains"].items() if v.get("prefix")}
     train = [float(x) for x in start.split(",")]
     first = int(math.floor(100 * train[0] / sum(train)))
-    candidates = [start] + [f"{t},{100 - t},0" for t in range(first - 1, 49, -1)]
-    for split in candidates:
-        if all(min(split_tokens(p, split)[:2]) >= seq_length + 1 for p in prefixes):
+    for split in [start] + [f"{t},{100 - t},0" for t in range(first - 1, 49, -1)]:
+        if all(split_documents(v["documents"], split)[1][0] <= v["documents"] - held_out_last.get(d, 0)
+               and min(split_tokens(os.path.join(export_dir, v["prefix"]), split)[:2]) >= seq_length + 1
+               for d, v in domains.items()):
             return split
-    raise ValueError(f"{export_dir}: no split from {start} down to 50,50,0 leaves every domain one train and one "
-                     f"validation sample of {seq_length} tokens. Fix: a shorter model.seq_length or more data")
+    raise ValueError(f"{export_dir}: no split from {start} down to 50,50,0 keeps the held-out documents out of "
+                     f"every domain's train range with one sample of {seq_length} tokens on each side. Fix: a "
+                     f"shorter model.seq_length or more data")
+
+
+def training_view(raw_run: str, view: str) -> dict[str, int]:
+    """Write `view`, a run folder for `refinery export megatron`: links to the raw run's data parts and, per
+    domain, a last part (`part-99999-held-out`, after every `part-NNNNN` in the export's order) with the
+    documents the raw read set aside. Returns domain -> documents in that last part."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from corpus.io.parquet import domain_of
+    from training.atomic_files import write_json_atomic
+
+    data = os.path.join(view, "data")
+    parts: dict[str, list[str]] = {}
+    held: dict[str, list[Any]] = {}
+    for path in run_phase_files(raw_run):
+        domain = domain_of(path)
+        if f"{os.sep}data{os.sep}" in path:
+            parts.setdefault(domain, []).append(path)
+        else:
+            t = pq.read_table(path)
+            held.setdefault(domain, []).append(t.filter(pc.equal(t.column("drop_reason"), HELD_OUT_REASON)))
+    counts = {}
+    for domain in sorted(set(parts) | set(held)):
+        folder = os.path.join(data, f"domain={domain}")
+        os.makedirs(folder, exist_ok=True)
+        for path in parts.get(domain, []):
+            link = os.path.join(folder, os.path.basename(path))
+            if not os.path.lexists(link):
+                os.symlink(os.path.abspath(path), link)
+        names = pq.read_schema(parts[domain][0]).names if parts.get(domain) else ["id", "text"]
+        table = pa.concat_tables([t.select(names) for t in held.get(domain, [])]) if held.get(domain) else None
+        counts[domain] = table.num_rows if table is not None else 0
+        if counts[domain]:
+            pq.write_table(table, os.path.join(folder, "part-99999-held-out.parquet"))
+    write_json_atomic(os.path.join(view, "stats.json"), {
+        "job": "raw-train", "exit_code": 0, "final_data": os.path.abspath(data), "phases": [],
+        "made_from": os.path.abspath(raw_run),
+        "note": "the raw run's data parts, then per domain the documents held out for evaluation, last"})
+    return counts
 
 
 def epochs(export_dir: str, manifest: Mapping[str, Any], split: str, weights: Mapping[str, float],
@@ -315,10 +365,12 @@ def run_cleaning_experiment(*, job: str, clean_run: str, tokenizer: str, clean_e
     if found != len(excluded):
         raise ValueError(f"the raw read of {job} dropped {found} of the {len(excluded)} held-out ids: the documents' "
                          f"ids differ from {clean_run}'s. Fix: --job the job file that built --clean-run")
-    raw_export = os.path.join(raw.job_dir, "export-megatron")
-    raw_manifest = export_megatron(raw.job_dir, tokenizer, out=raw_export, progress=False)
+    view = os.path.join(out, "raw-train")
+    held_last = training_view(raw.job_dir, view)
+    raw_export = os.path.join(view, "export-megatron")
+    raw_manifest = export_megatron(view, tokenizer, out=raw_export, progress=False)
     ray.shutdown()  # training starts its own embedded cluster, set up for Ray Train
-    raw_split = widest_split(raw_export, raw_manifest, seq, split)
+    raw_split = widest_split(raw_export, raw_manifest, seq, split, held_last)
 
     # The clean arm is the same under either mixture, so its runs are shared; the raw arm's are named by it.
     suffix = "" if mixture == "natural" else f"-{mixture}"
@@ -367,7 +419,7 @@ def run_cleaning_experiment(*, job: str, clean_run: str, tokenizer: str, clean_e
             "held_out_documents": {d: len(v) for d, v in held.items()},
             "held_out_tokens": {d: split_tokens(os.path.join(clean_export, clean_manifest["domains"][d]["prefix"]),
                                                 split)[1] for d in held},
-            "excluded_from_raw": len(excluded),
+            "excluded_from_raw": len(excluded), "raw_held_out_last": held_last,
             "documents": {"raw": {d: v["documents"] for d, v in raw_manifest["domains"].items()},
                           "clean": {d: v["documents"] for d, v in clean_manifest["domains"].items()}},
             "tokens": {"raw": {d: v["tokens"] for d, v in raw_manifest["domains"].items()},

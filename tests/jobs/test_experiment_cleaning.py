@@ -71,8 +71,8 @@ def test_both_arms_get_the_same_token_budget_and_differ_only_in_data_seed_and_fo
     assert all(rest(cfg) == rest(runs[0][2]) for _, _, cfg in runs)
     # --mixture same names the raw arm's runs apart, so the clean arm's are shared between mixtures
     same = arm_configs(_base_config(), exports={"raw": ("e/raw", "87,13,0"), "clean": ("e/clean", "90,10,0")},
-                       mixtures={"raw": "m/clean.json", "clean": "m/clean.json"}, steps=50, seeds=[1], out=str(tmp_path),
-                       names={"raw": "raw-same", "clean": "clean"})
+                       mixtures={"raw": "m/clean.json", "clean": "m/clean.json"}, steps=50, seeds=[1],
+                       out=str(tmp_path), names={"raw": "raw-same", "clean": "clean"})
     assert [os.path.basename(cfg.output.dir) for _, _, cfg in same] == ["raw-same-seed1", "clean-seed1"]
     assert same[1][2] == runs[3][2]  # clean seed 1: the very same run under either mixture
 
@@ -130,3 +130,25 @@ def test_the_raw_job_reads_the_same_inputs_with_only_the_held_out_select(tmp_pat
     [rule] = stage["select"]["rules"]
     assert (rule["column"], rule["op"], rule["value"], rule["reason"]) == ("id", "in", ["a", "b"], HELD_OUT_REASON)
     assert rule["domains"] == []  # every domain
+
+
+def test_the_raw_training_view_puts_the_set_aside_documents_last(tmp_path):
+    from jobs.experiments.cleaning import training_view
+
+    raw = tmp_path / "raw"
+    phase = raw / "00-read-abc"
+    for kind in ("data", "rejected"):
+        (phase / kind / "domain=github").mkdir(parents=True)
+    part = "domain=github/part-00003.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["x", "y"]}), phase / "data" / part)
+    pq.write_table(pa.table({"id": ["h", "r"], "text": ["held", "broken"],
+                             "drop_reason": [HELD_OUT_REASON, "invalid_json"]}), phase / "rejected" / part)
+    (raw / "stats.json").write_text(json.dumps({"phases": [{"name": "read", "dir": str(phase)}]}))
+    counts = training_view(str(raw), str(tmp_path / "view"))
+    assert counts == {"github": 1}
+    folder = tmp_path / "view" / "data" / "domain=github"
+    assert sorted(os.listdir(folder)) == ["part-00003.parquet", "part-99999-held-out.parquet"]  # export order
+    assert os.path.islink(folder / "part-00003.parquet")
+    assert pq.read_table(folder / "part-99999-held-out.parquet").to_pydict() == {"id": ["h"], "text": ["held"]}
+    stats = json.loads((tmp_path / "view" / "stats.json").read_text())
+    assert stats["final_data"] == str(tmp_path / "view" / "data")
