@@ -251,8 +251,7 @@ def epochs(export_dir: str, manifest: Mapping[str, Any], split: str, weights: Ma
 def aggregate(losses: Mapping[str, Mapping[int, Mapping[str, float]]]) -> dict[str, dict[str, Any]]:
     """losses[arm][seed][domain] (nats/token) -> per domain: each arm's mean and sample sd over its seeds,
     and the difference raw - clean paired by seed (seed s of both arms saw the same held-out samples)."""
-    domains = sorted(set.intersection(*(set(v) for runs in losses.values() for v in runs.values())),
-                     key=lambda d: (d == "all", d))
+    domains = _row_order(set.intersection(*(set(v) for runs in losses.values() for v in runs.values())))
     table = {}
     for d in domains:
         row: dict[str, Any] = {}
@@ -275,7 +274,8 @@ def format_table(result: Mapping[str, Any]) -> str:
     n = len(design["seeds"])
     lines = [f"| domain | held-out docs | held-out tokens | raw loss | clean loss | raw - clean (paired) | "
              f"raw ppl | clean ppl |", "|---|--:|--:|--:|--:|--:|--:|--:|"]
-    for d, row in table.items():
+    for d in _row_order(table):
+        row = table[d]
         docs = design["held_out_documents"].get(d, sum(design["held_out_documents"].values()))
         tokens = design["held_out_tokens"].get(d, sum(design["held_out_tokens"].values()))
         lines.append(f"| {d} | {docs} | {tokens:,} | {_pm(row['raw'])} | {_pm(row['clean'])} | "
@@ -285,6 +285,11 @@ def format_table(result: Mapping[str, Any]) -> str:
                  f"perplexity = exp(mean loss). Mixture: {design['mixture']}; {design['token_budget']:,} training "
                  f"tokens per run.")
     return "\n".join(lines)
+
+
+def _row_order(table: Mapping[str, Any]) -> list[str]:
+    """Domains by name, the overall row ("all") last (a JSON file written with sorted keys puts it first)."""
+    return sorted(table, key=lambda d: (d == "all", d))
 
 
 def _pm(v: Mapping[str, float], sign: bool = False) -> str:
@@ -299,7 +304,7 @@ def plot_result(result: Mapping[str, Any], path: str) -> None:
 
     plt = pyplot()
     table = result["table"]
-    domains = list(table)
+    domains = _row_order(table)
     x = np.arange(len(domains))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(domains) + 2), 3.6))
     for i, (arm, color) in enumerate(zip(ARMS, ("#d8583b", "#3b7dd8"))):
