@@ -297,7 +297,8 @@ def _pm(v: Mapping[str, float], sign: bool = False) -> str:
 
 
 def plot_result(result: Mapping[str, Any], path: str) -> None:
-    """Mean held-out loss per domain and arm (bars: ± sd over seeds), each seed as a dot."""
+    """Left: mean held-out loss per domain and arm (bars: ± sd over seeds, dots: the seeds). Right: raw - clean
+    per seed (paired: seed s of both arms saw the same held-out samples), its mean as a bar."""
     import numpy as np
 
     from corpus.report.plots import pyplot
@@ -306,24 +307,30 @@ def plot_result(result: Mapping[str, Any], path: str) -> None:
     table = result["table"]
     domains = _row_order(table)
     x = np.arange(len(domains))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(domains) + 2), 3.6))
+    fig, (ax, dx) = plt.subplots(1, 2, figsize=(max(10.0, 2.0 * len(domains) + 3), 3.8),
+                                 gridspec_kw={"width_ratios": [3, 2]})
     for i, (arm, color) in enumerate(zip(ARMS, ("#d8583b", "#3b7dd8"))):
         offset = (i - 0.5) * 0.38
-        means = [table[d][arm]["mean"] for d in domains]
-        sds = [table[d][arm]["sd"] for d in domains]
-        ax.bar(x + offset, means, 0.36, yerr=sds, capsize=3, color=color, alpha=0.8,
-               label=f"{arm} ({len(table[domains[0]][arm]['losses'])} seeds)")
+        ax.bar(x + offset, [table[d][arm]["mean"] for d in domains], 0.36, yerr=[table[d][arm]["sd"] for d in domains],
+               capsize=3, color=color, alpha=0.8, label=f"{arm} ({table[domains[0]][arm]['n']} seeds)")
         for j, d in enumerate(domains):
-            ax.scatter([x[j] + offset] * len(table[d][arm]["losses"]), table[d][arm]["losses"], s=8, color="black",
-                       zorder=3)
-    low = min(min(table[d][a]["losses"]) for d in domains for a in ARMS)
-    high = max(max(table[d][a]["losses"]) for d in domains for a in ARMS)
+            ax.scatter([x[j] + offset] * table[d][arm]["n"], table[d][arm]["losses"], s=8, color="black", zorder=3)
+    losses = [v for d in domains for a in ARMS for v in table[d][a]["losses"]]
+    low, high = min(losses), max(losses)
     ax.set_ylim(max(0.0, low - 0.3 * (high - low) - 0.2), high + 0.1 * (high - low) + 0.1)
-    ax.set_xticks(x, domains)
+    ax.set_xticks(x, domains, rotation=15)
     ax.set_ylabel("held-out loss (nats/token)")
     d = result["design"]
-    ax.set_title(f"raw vs cleaned corpus: {d['token_budget']:,} training tokens each, held-out clean text")
+    ax.set_title(f"{d['token_budget']:,} training tokens per run, mixture {d['mixture']}", fontsize=10)
     ax.legend(fontsize=8)
+    diffs = [[r - c for r, c in zip(table[d]["raw"]["losses"], table[d]["clean"]["losses"])] for d in domains]
+    dx.bar(x, [table[d]["raw_minus_clean"]["mean"] for d in domains], 0.5, color="#888888", alpha=0.6)
+    for j, values in enumerate(diffs):
+        dx.scatter([x[j]] * len(values), values, s=10, color="black", zorder=3)
+    dx.axhline(0.0, color="black", linewidth=0.8)
+    dx.set_xticks(x, domains, rotation=15)
+    dx.set_ylabel("raw - clean (nats/token)")
+    dx.set_title("paired by seed: above 0, cleaning helped", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
