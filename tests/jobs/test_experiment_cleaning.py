@@ -38,6 +38,17 @@ def test_aggregate_gives_mean_and_sample_sd_per_arm_and_the_paired_difference():
     assert "| all | 2 | 900 |" in text
 
 
+
+def test_the_plot_is_written_from_the_result(tmp_path):
+    pytest.importorskip("matplotlib")
+    from jobs.experiments.cleaning import plot_result
+
+    losses = {arm: {s: {"books": 6.0 + 0.1 * s + (arm == "raw") * 0.05, "all": 6.5} for s in (1, 2)} for arm in ARMS}
+    plot_result({"design": {"token_budget": 1000, "mixture": "natural"}, "table": aggregate(losses)},
+                str(tmp_path / "p.png"))
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+
+
 def _base_config():
     from training.loop.config import parse_pretrain_config
 
