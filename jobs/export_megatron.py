@@ -22,6 +22,7 @@ from corpus.io.files import expand_paths, join, read_json, remove_temp_files, wr
 from corpus.io.parquet import domain_of
 from corpus.runtime import ledger
 from corpus.runtime.pool import run_on_actors
+from schemas.local_ray import start_ray
 
 MANIFEST_FORMAT = "refinery-megatron-manifest-v1"
 
@@ -117,9 +118,7 @@ def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None,
     todo = [i for i in items if i.key not in done]
     if todo:
         if not ray.is_initialized():
-            # "local": always an embedded cluster; address=None would join any `ray start` cluster on this host.
-            ray.init(address="local", include_dashboard=False, logging_level="WARNING",
-                     num_cpus=max(workers, os.cpu_count() or 1))
+            start_ray(None, num_cpus=max(workers, os.cpu_count() or 1))  # the embedded local cluster
         quarantined = run_on_actors(phase_dir=out, items=todo, factory=lambda: ExportWorker(tokenizer_dir, batch_rows),
                                     workers=workers, max_retries=max_retries, desc="export megatron",
                                     progress=progress, total=len(items))

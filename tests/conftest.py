@@ -19,8 +19,10 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                 ignore_reinit_error=True)
+        from schemas.local_ray import start_ray
+
+        # as the commands start it: token authentication, and a watchdog that ends it with a killed pytest
+        start_ray(None, num_cpus=2, logging_level="ERROR", log_to_driver=False)
     return ray
 
 

@@ -28,7 +28,7 @@ from corpus.io.assets import resolve_asset
 
 FORMAT = "refinery-quality-npz-1"
 SUFFIX = ".npz"
-RETRAIN = ("Fix: retrain with `refinery quality train --output models/quality_v1.npz` and set the job's "
+RETRAIN = ("Fix: retrain with `refinery quality train --out models/quality_v1.npz` and set the job's "
            "model_sha256 to the sha256 it prints")
 # HashingVectorizer settings stored, and the values each may take when read back. The callable settings
 # (preprocessor, tokenizer, a callable analyzer) cannot be stored as data: a model using them is refused.

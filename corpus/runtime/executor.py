@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from corpus.io.files import expand_paths, filesystem, is_local, join, remove_temp_files, write_json_atomic
+from corpus.io.files import (expand_paths, filesystem, is_local, join, publish, remove_temp_files, temp_name,
+                             write_json_atomic)
 from corpus.runtime import ledger
 from corpus.runtime.plan import PhasePlan, check_plan
 from corpus.runtime.pool import ActorPool, run_on_actors
@@ -30,9 +31,15 @@ from corpus.runtime.spec import JobSpec
 from corpus.runtime.stats import check_conservation, merge_entries, stats_table
 from corpus.sources import SOURCES
 from corpus.sources.base import Shard
+from schemas.local_ray import start_ray
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 3
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a phase, with how far it got: committed shards are kept and a rerun resumes.
+    A KeyboardInterrupt still, so that code which lets Ctrl-C through keeps doing so."""
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -78,13 +85,9 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     with fsspec.open(join(root, "job.resolved.yaml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(job.raw, f, sort_keys=False)
     if not ray.is_initialized():
-        # No address: an embedded local cluster on loopback, without a dashboard (Ray's token
-        # authentication guards its internal ports). `ray start --head` configures a real cluster.
-        # address="local" always starts a new one: a bare ray.init() would join any `ray start` cluster
-        # that happens to run on this machine.
-        local = {"num_cpus": max(job.runtime.workers, os.cpu_count() or 1), "_node_ip_address": "127.0.0.1"}
-        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
-                 **({} if address else local))
+        # No address: the embedded local cluster (token authentication, no dashboard, a watchdog);
+        # `ray start --head` configures a real cluster.
+        start_ray(address, num_cpus=max(job.runtime.workers, os.cpu_count() or 1))
     results: list[PhaseResult] = []
     upstream: tuple[str, dict[str, dict]] | None = None  # the last map phase: (dir, its ledger)
     chain_id = ""  # the previous phase's folder name: every phase's hash includes it
@@ -105,12 +108,34 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     finally:
         pool.close()
     job_result = JobResult(job_dir=root, phases=results)
+    _publish_if_empty(job_result.final_data, job.inputs[0].domain)
     write_json_atomic(join(root, "stats.json"), {
         "job": job.name, "exit_code": job_result.exit_code, "final_data": job_result.final_data,
         "finished_at": time.time(),
         "phases": [{"name": p.name, "dir": p.phase_dir, "shards": p.shards, "skipped": p.skipped,
                     "quarantined": p.quarantined, **p.totals} for p in results]})
     return job_result
+
+
+EMPTY_PART = "part-empty.parquet"
+
+
+def _publish_if_empty(final_data: str, domain: str) -> None:
+    """A job that kept nothing still ends with a dataset: one Parquet file of zero rows, so that
+    `read_parquet('<phase>/data/*/*.parquet')` and the commands after build read it and see 0 documents
+    instead of failing on a folder that does not exist."""
+    from corpus.io.parquet import partition_path
+    from schemas.arrow import DOCUMENT_FILE_V1
+
+    if expand_paths([join(final_data, "*", "*.parquet")]):
+        return
+    path = partition_path(final_data, domain, "empty")
+    fs, p = filesystem(path)
+    fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
+    tmp = temp_name(path)
+    with fsspec.open(tmp, "wb") as f:
+        pq.write_table(DOCUMENT_FILE_V1.empty_table(), f)
+    publish(tmp, path)
 
 
 def phase_dir_name(job: JobSpec, plan: PhasePlan, upstream_id: str) -> str:
@@ -121,6 +146,22 @@ def phase_dir_name(job: JobSpec, plan: PhasePlan, upstream_id: str) -> str:
                                         "runtime": {"row_group_bytes": job.runtime.row_group_bytes}},
                                        sort_keys=True, default=str).encode()).hexdigest()
     return f"{plan.index:02d}-{plan.name}-{digest[:10]}"
+
+
+def source_id(job: JobSpec, shards: list[Shard]) -> str:
+    """What the first phase reads: its folder's hash covers it, so changed input files get a new folder."""
+    return json.dumps({"inputs": job.raw["inputs"], "files": [(s.relpath, s.size, s.row_groups) for s in shards]},
+                      default=str)
+
+
+def planned_phase_dirs(job: JobSpec) -> list[str]:
+    """The folder each phase of `job` reads and writes, named as run_job names them (lists the inputs)."""
+    chain = source_id(job, list_source_shards(job))
+    dirs = []
+    for plan in check_plan(job):
+        dirs.append(join(job_dir(job), phase_dir_name(job, plan, chain)))
+        chain = os.path.basename(dirs[-1].rstrip("/"))
+    return dirs
 
 
 def list_source_shards(job: JobSpec) -> list[Shard]:
@@ -178,7 +219,11 @@ def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_i
                                 upstream_entries=upstream_entries, phase_dirs=dict(phase_dirs),
                                 workers=job.runtime.workers, max_retries=job.runtime.max_retries, progress=progress,
                                 pool=pool)
-        summary = PHASE_KINDS[phase.kind].run(phase.settings, ctx)
+        try:
+            summary = PHASE_KINDS[phase.kind].run(phase.settings, ctx)
+        except KeyboardInterrupt:
+            raise JobInterrupted(f"interrupted in phase {phase.name}; run the same command again to resume "
+                                 f"(the phases before it are kept)") from None
         if not summary.get("quarantined"):
             write_json_atomic(done_marker, summary)
     rows = sum(e["rows_kept"] for e in upstream_entries.values())
@@ -195,8 +240,7 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
     phase = job.phases[plan.index]
     if upstream is None:
         shards = list_source_shards(job)
-        upstream_id = json.dumps({"inputs": job.raw["inputs"],
-                                  "files": [(s.relpath, s.size, s.row_groups) for s in shards]}, default=str)
+        upstream_id = source_id(job, shards)
         input_schema = None
         upstream_kept = None
     else:
@@ -216,10 +260,16 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
     fs.makedirs(p, exist_ok=True)
     quarantined: list[str] = []
     if todo:
-        quarantined = run_on_actors(phase_dir=pdir, items=todo, factory=functools.partial(ShardRunner, task),
-                                    workers=job.runtime.workers, max_retries=job.runtime.max_retries,
-                                    timeout_s=job.runtime.shard_timeout_s, desc=f"phase {phase.name}",
-                                    progress=progress, total=len(shards), pool=pool)
+        try:
+            quarantined = run_on_actors(phase_dir=pdir, items=todo, factory=functools.partial(ShardRunner, task),
+                                        workers=job.runtime.workers, max_retries=job.runtime.max_retries,
+                                        timeout_s=job.runtime.shard_timeout_s, desc=f"phase {phase.name}",
+                                        progress=progress, total=len(shards), pool=pool)
+        except KeyboardInterrupt:
+            wanted = {s.key for s in shards}
+            committed = sum(k in wanted for k in ledger.committed(pdir))
+            raise JobInterrupted(f"interrupted: {committed}/{len(shards)} shards of phase {phase.name} committed; "
+                                 f"run the same command again to resume") from None
     remove_temp_files(pdir)
     entries = ledger.committed(pdir)
     wanted = {s.key for s in shards}
@@ -248,4 +298,4 @@ def _input_schema(shards: list[Shard]) -> pa.Schema | None:
     return pa.schema(fields)
 
 
-__all__ = ["run_job", "JobResult", "PhaseResult", "EXIT_OK", "EXIT_QUARANTINED"]
+__all__ = ["run_job", "JobResult", "JobInterrupted", "PhaseResult", "EXIT_OK", "EXIT_QUARANTINED"]

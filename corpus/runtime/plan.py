@@ -13,7 +13,7 @@ import dataclasses
 from corpus.config import ConfigError
 from corpus.runtime.spec import JobSpec
 from corpus.stages import STAGES
-from schemas.arrow import CORE_COLUMNS, versioned_column_ok
+from schemas.arrow import CORE_COLUMNS, DOCUMENT_V1, versioned_column_ok
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -28,6 +28,7 @@ class PhasePlan:
 
 def check_plan(job: JobSpec) -> list[PhasePlan]:
     origin = {c: "source" for c in CORE_COLUMNS}
+    types = {f.name: f.type for f in DOCUMENT_V1}  # what select rules are tried against (known ones only)
     plans = []
     for pi, phase in enumerate(job.phases):
         if phase.kind != "map":
@@ -54,6 +55,10 @@ def check_plan(job: JobSpec) -> list[PhasePlan]:
                 raise ConfigError(f"{where}: reads column '{missing[0]}', which no earlier stage writes "
                                   f"(available: {', '.join(sorted(origin))}). Fix: {fix}.")
             befores.append(dict(origin))
+            if spec.kind == "select":
+                from corpus.stages.select import check_rule_types
+
+                check_rule_types(entry.config, types, f"{where}.select")
             writes = spec.writes(entry.config)
             if spec.kind == "score":
                 for column in writes:
@@ -70,6 +75,8 @@ def check_plan(job: JobSpec) -> list[PhasePlan]:
             if spec.kind != "select":
                 for column in writes:
                     origin[column] = entry.name
+                    types.pop(column, None)  # a rewrite may change the type: unknown unless declared
+                types.update(spec.types(entry.config))
         plans.append(PhasePlan(index=pi, name=phase.name, column_origin=dict(origin),
                                origin_before=tuple(befores)))
     return plans

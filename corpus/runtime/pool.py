@@ -95,6 +95,10 @@ class ActorPool:
         self.idle = []
 
 
+class WorkerStartError(RuntimeError):
+    """A worker's stages or models failed to build: retrying the shards elsewhere cannot help."""
+
+
 def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callable[[], Worker], workers: int,
                   max_retries: int, timeout_s: float = 0.0, desc: str = "", progress: bool = True,
                   total: int | None = None, on_done: Callable[[dict], None] | None = None,
@@ -132,7 +136,7 @@ def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callabl
         except (RayActorError, RayTaskError) as exc:
             for a in actors:
                 ray.kill(a)
-            raise RuntimeError(f"{desc}: a worker could not start (its stages or models failed to build): "
+            raise WorkerStartError(f"{desc}: a worker could not start (its stages or models failed to build): "
                                f"{getattr(exc, 'cause', None) or exc}") from exc
         return actors
 

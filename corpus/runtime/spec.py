@@ -17,12 +17,17 @@ from typing import Any
 import yaml
 
 from corpus.config import ConfigError, config_from_dict, setting
+from corpus.io.files import filesystem, is_local
 from schemas.config import apply_overrides
 from corpus.sources import SOURCES
 from corpus.stages import STAGES
 from schemas.arrow import DOMAINS
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+
+# The only URL schemes a job file may give as its output root: object stores, reached through fsspec
+# (the s3fs / gcsfs packages). Every other scheme, file:// aside, can name a place on this machine.
+OBJECT_STORES = ("s3", "gs")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -109,10 +114,8 @@ def parse_job(data: Any, base_dir: str, output_override: bool = False) -> JobSpe
     output = data.get("output", "runs")
     if not isinstance(output, str) or not output:
         raise ConfigError(f"job.output: {output!r} must be a path or URI. Fix: output: runs")
-    if not output_override and ("://" not in output) and (os.path.isabs(output) or ".." in output.split("/")):
-        # A job file may be someone else's: it must not pick where on this machine it writes.
-        raise ConfigError(f"job.output: {output!r} leaves the working folder. Fix: use a relative path without "
-                          f"'..' in the job file, or choose the folder on the command line with --output.")
+    if not output_override:
+        output = job_file_output(output)
     inputs = data.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise ConfigError("job.inputs: at least one input is needed. Fix: inputs: [{source: jsonl, paths: "
@@ -136,6 +139,36 @@ def parse_job(data: Any, base_dir: str, output_override: bool = False) -> JobSpe
                       for p in parsed_phases]}
     return JobSpec(name=name, inputs=parsed_inputs, output=output, runtime=runtime, phases=parsed_phases,
                    base_dir=base_dir, raw=raw)
+
+
+def job_file_output(output: str) -> str:
+    """The output root a job file asks for, if a job file may choose it (else ConfigError).
+
+    A job file may be someone else's: it must not pick where on this machine it writes. It may name a
+    folder below the working folder, or an object store; any other place needs --output. A `file://`
+    URL is a local path under the same rule (returned without its scheme). fsspec, which does the
+    writing, reads more than plain paths (`~` expansion, `local://`, `memory://`, chained
+    `simplecache::file:///...`), so the local answer is also checked against where fsspec would write.
+    """
+    fix = ("Fix: use a relative path without '..' or '~' (or an " + " / ".join(f"{s}://" for s in OBJECT_STORES)
+           + " URL) in the job file, or choose the folder on the command line with --output.")
+    scheme, sep, rest = output.partition("://")
+    if "::" in output:
+        raise ConfigError(f"job.output: {output!r} chains fsspec file systems. {fix}")
+    if sep and scheme in OBJECT_STORES:
+        return output
+    if sep and scheme != "file":
+        raise ConfigError(f"job.output: {output!r}: a job file may not write to {scheme}://. {fix}")
+    local = rest if sep else output
+    if not local.strip("/"):
+        raise ConfigError(f"job.output: {output!r} names no folder. {fix}")
+    if local.startswith("~") or os.path.isabs(local) or ".." in local.split("/"):
+        raise ConfigError(f"job.output: {output!r} leaves the working folder. {fix}")
+    fs, where = filesystem(local)
+    if not is_local(fs) or os.path.normpath(where) != os.path.abspath(local):
+        raise ConfigError(f"job.output: {output!r} is not a plain relative path (fsspec would write to "
+                          f"{fs.protocol}:{where}). {fix}")
+    return local
 
 
 def _plain(cfg: Any) -> Any:

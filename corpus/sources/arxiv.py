@@ -7,7 +7,7 @@ vignettes) have their code chunks removed. Cleaning follows the LLaMA-1 rules (l
 
 Rejects: latex_fragment (a file that is only ever \\input by a main file), no_section,
 malformed_latex (unbalanced braces, bad definitions), invalid_utf8, file_too_large,
-empty_file, corrupt_archive / corrupt_compressed_stream, empty_after_cleaning.
+empty_file, corrupt_archive / corrupt_compressed_stream, decompression_limit, empty_after_cleaning.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.latex import LatexError, clean_latex
-from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, open_binary
+from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, open_binary, stream_error_reason
 from corpus.sources.trees import ARCHIVE_ERRORS, TreeError, decode_utf8, is_archive, iter_tree
 
 _MAIN = re.compile(r"\\documentclass|\\begin\{document\}")
@@ -52,7 +52,7 @@ def _read_single(shard: Shard, cfg: ArxivConfig, buf: DocumentBuffer) -> None:
         with open_binary(shard.path) as f:
             data = f.read(cfg.max_file_bytes + 1)
     except CORRUPT_STREAM_ERRORS as exc:
-        buf.reject(name, "corrupt_compressed_stream", f"{type(exc).__name__}: {exc}")
+        buf.reject(name, stream_error_reason(exc), f"{type(exc).__name__}: {exc}")
         return
     if len(data) > cfg.max_file_bytes:
         buf.reject(name, "file_too_large", data[:4096], meta={"limit_bytes": cfg.max_file_bytes})
@@ -81,7 +81,8 @@ def _read_tree(shard: Shard, cfg: ArxivConfig, buf: DocumentBuffer) -> None:
         try:
             data = item.read(cfg.max_file_bytes)
         except ARCHIVE_ERRORS as exc:  # the archive breaks inside this member
-            buf.reject("tree", "corrupt_archive", f"{type(exc).__name__}: {exc}", meta={"files_before": len(files)})
+            buf.reject("tree", stream_error_reason(exc, "corrupt_archive"), f"{type(exc).__name__}: {exc}",
+                       meta={"files_before": len(files)})
             return
         if data is None:
             buf.reject(item.path, "file_too_large", "", meta={"bytes": item.size})
@@ -105,7 +106,9 @@ def _read_tree(shard: Shard, cfg: ArxivConfig, buf: DocumentBuffer) -> None:
 
         _paper(buf, path, files[path], load, cfg, must_be_main=False)
     for path in sorted(set(files) - set(mains) - included):
-        if texts[path] is None:
+        if not files[path].strip():
+            buf.reject(path, "empty_file", "")
+        elif texts[path] is None:
             buf.reject(path, "invalid_utf8", files[path])
         else:
             buf.reject(path, "latex_fragment", texts[path], meta={"note": "not a main file, not \\input by one"})

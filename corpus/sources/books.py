@@ -9,7 +9,7 @@ across shards need the cross-shard dedup phase.
 Memory: a first pass keeps one constant-size sketch per book; the second pass re-reads each book
 and emits it. A book over `max_book_bytes` is rejected unread (book_too_large); a line over
 `max_line_bytes` (no book has one; a dump of binary data does) rejects it as line_too_long.
-Other rejects: invalid_utf8, empty_file, book_too_large, corrupt_archive.
+Other rejects: invalid_utf8, empty_file, book_too_large, corrupt_archive, decompression_limit.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Iterator
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.book_overlap import near_duplicate_books, sketch_book
+from corpus.sources.open_input import stream_error_reason
 from corpus.sources.trees import ARCHIVE_ERRORS, TreeError, iter_tree
 
 _START = re.compile(r"^[ \t]*\*{3}[ \t]*START OF (THE|THIS) PROJECT GUTENBERG|^[ \t]*\*END\*THE SMALL PRINT",
@@ -88,7 +89,8 @@ def _books(path: str, cfg: BooksConfig) -> Iterator[tuple[str, str | tuple]]:
                 with item.open() as f:
                     book = _read_book(f, cfg)
             except ARCHIVE_ERRORS as exc:  # the archive breaks inside this member
-                yield "tree", ("corrupt_archive", f"{type(exc).__name__}: {exc}", {"books_before": n - 1})
+                yield "tree", (stream_error_reason(exc, "corrupt_archive"), f"{type(exc).__name__}: {exc}",
+                               {"books_before": n - 1})
                 return
             yield item.path, book
     if n == 0 and not path.lower().endswith(exts):

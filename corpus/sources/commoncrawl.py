@@ -28,7 +28,8 @@ HTTP transfer/content encoding cannot be undone (`payload_decode_error`), bytes 
 (`no_main_text`), an empty WET record (`empty_text`), a record cut short by the end of the file
 (`truncated_record`; also a record header cut off), a file whose last record or gzip member is cut
 short, which warcio passes over without a word (`truncated_archive`), a record without Content-Length
-(`malformed_record`), and a file that cannot be
+(`malformed_record`), a file that expands past the limit every reader shares (`decompression_limit`:
+warcio's decompressed bytes, all records together, at most 250x the file), and a file that cannot be
 read on (`corrupt_archive`: bad gzip, not a WARC; one row saying after how many records), holds no
 record at all (`empty_file`) or no document record (`no_document_records`: a WAT file, requests only). Request, metadata and warcinfo records are not documents and are passed
 over, like blank lines in JSONL.
@@ -45,6 +46,7 @@ import fsspec
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.html_text import DecodeError, MainTextExtractor, charset_from_content_type, decode_html
+from corpus.sources.open_input import DecompressionBudget, stream_error_reason
 
 DOCUMENT_RECORDS = ("response", "resource", "conversion", "revisit")
 ARCHIVE_MAGIC = (b"WARC/", b"filedesc://")
@@ -75,11 +77,17 @@ def read_commoncrawl(shard: Shard, cfg: CommonCrawlConfig, batch_rows: int) -> I
         buf.reject("file", "corrupt_archive", f"not a WARC or ARC file: starts with {start[:40]!r}")
         yield buf.take()
         return
+    budget = DecompressionBudget.for_file(shard.path)
     try:
-        with fsspec.open(shard.path, "rb") as stream:  # warcio undoes per-record gzip itself
+        with fsspec.open(shard.path, "rb") as raw:  # warcio undoes per-record gzip itself
+            stream = _Budgeted(raw, budget)
             archive = ArchiveIterator(stream, arc2warc=True)
+            stream.decompressed = lambda: archive.reader.num_read if archive.reader else 0
             for record in archive:
                 records += 1
+                # warcio inflates the gzip members already in its read buffer without reading the file:
+                # the check on raw reads sees them only at the next read, the one here at every record.
+                budget.reached(archive.reader.num_read)
                 if record.rec_type is None:  # warcio's view of a header cut off by the end of the file
                     buf.reject(f"rec@{archive.get_record_offset()}", "truncated_record", str(record.rec_headers))
                 elif record.rec_type in DOCUMENT_RECORDS:
@@ -88,14 +96,14 @@ def read_commoncrawl(shard: Shard, cfg: CommonCrawlConfig, batch_rows: int) -> I
                     produced = True
                     yield buf.take()
             last = archive.get_record_offset() if records else 0
-            leftover = _unparsed_tail(shard.path, archive.offset) or _cut_gzip_member(shard.path, last)
+            leftover = _unparsed_tail(shard.path, archive.offset) or _cut_gzip_member(shard.path, last, budget)
             if leftover:
                 # warcio ends quietly when the last record (or gzip member) is cut short
                 buf.reject(f"rec@{archive.offset}", "truncated_archive",
                            f"{leftover} bytes after the last complete record (after {records} records)")
     except Exception as exc:  # noqa: BLE001 - warcio on a damaged file raises more than its own errors
         # (ArchiveLoadFailed, zlib.error, EOFError, ValueError; AttributeError on a header cut short)
-        buf.reject(f"error@{records}", "corrupt_archive",
+        buf.reject(f"error@{records}", stream_error_reason(exc, "corrupt_archive"),
                    f"{type(exc).__name__}: {' '.join(str(exc).split())} (after {records} records)")
     if not produced and not buf.rejected and not buf.columns["id"]:
         # an empty file, or one without any response/conversion record (a WAT file, requests only)
@@ -111,11 +119,12 @@ def _unparsed_tail(path: str, offset: int) -> int:
     return len(tail) if tail.strip(b"\r\n") else 0
 
 
-def _cut_gzip_member(path: str, start: int) -> int:
+def _cut_gzip_member(path: str, start: int, budget: DecompressionBudget) -> int:
     """For a .gz WARC: bytes from the last record on if a gzip member there ends early (else 0).
 
     warcio stops without a word when the file ends inside a member's header; a member without its
-    end-of-stream marker is how a cut-off download looks."""
+    end-of-stream marker is how a cut-off download looks. The members are inflated a chunk at a time
+    against the file's budget, so a bomb hidden past the records warcio read stops here too."""
     if not path.endswith(".gz"):
         return 0
     with fsspec.open(path, "rb") as f:
@@ -125,13 +134,35 @@ def _cut_gzip_member(path: str, start: int) -> int:
     while data:
         member = zlib.decompressobj(wbits=31)
         try:
-            member.decompress(data)
+            budget.spend(len(member.decompress(data, _INFLATE_CHUNK)))
+            while member.unconsumed_tail and not member.eof:
+                budget.spend(len(member.decompress(member.unconsumed_tail, _INFLATE_CHUNK)))
         except zlib.error:
             return size
         if not member.eof:
             return size
         data = member.unused_data
     return 0
+
+
+_INFLATE_CHUNK = 1 << 20
+
+
+class _Budgeted:
+    """The raw WARC file as warcio reads it. Before each read of compressed bytes, what warcio has
+    decompressed so far (its reader's count, all gzip members together) is checked against the
+    budget, so a bomb inside one giant record stops too."""
+
+    def __init__(self, raw, budget: DecompressionBudget):
+        self.raw, self.budget = raw, budget
+        self.decompressed = lambda: 0
+
+    def read(self, n: int = -1) -> bytes:
+        self.budget.reached(self.decompressed())
+        return self.raw.read(n)
+
+    def __getattr__(self, name):  # tell(), seek(), readline() ...: the raw file's
+        return getattr(self.raw, name)
 
 
 def _read_record(buf: DocumentBuffer, archive, record, cfg: CommonCrawlConfig, extract) -> None:

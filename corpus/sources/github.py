@@ -8,7 +8,8 @@ their thresholds are in code_files.py, with their source.
 
 Each file that is not kept becomes a reject row with its reason: license_not_permissive,
 license_unknown, extension_not_allowed, license_file, file_too_large, binary_file, invalid_utf8,
-empty_file, line_too_long, mean_line_too_long, low_alphanumeric, duplicate_content. Dropped
+empty_file, line_too_long, mean_line_too_long, low_alphanumeric, duplicate_content; a damaged archive
+ends the repository with corrupt_archive, one that expands too far with decompression_limit. Dropped
 files keep their path in `source` and `meta`, not their content (a rejected .png is no use as text).
 
 The tree is read twice (archives are streamed, never unpacked): a first pass finds the repository
@@ -30,6 +31,7 @@ from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.code_files import LANGUAGES, language_of, line_stats, strip_license_header
 from corpus.sources.licenses import LICENSE_FILE, METADATA_FILES, is_permitted, repo_license
+from corpus.sources.open_input import stream_error_reason
 from corpus.sources.trees import (ARCHIVE_ERRORS, TreeError, TreeFile, common_root, decode_utf8, is_archive,
                                   iter_tree, tree_name)
 
@@ -91,7 +93,7 @@ def read_github(shard: Shard, cfg: GithubConfig, batch_rows: int) -> Iterator[Re
             try:
                 _add_file(buf, item, path, meta, seen_hashes, cfg)
             except ARCHIVE_ERRORS as exc:  # the archive breaks inside this member
-                buf.reject(path, "corrupt_archive", f"{type(exc).__name__}: {exc}", meta=meta)
+                buf.reject(path, stream_error_reason(exc, "corrupt_archive"), f"{type(exc).__name__}: {exc}", meta=meta)
                 break
         if buf.full():
             yield buf.take()
@@ -111,7 +113,7 @@ def _scan(path: str) -> tuple[str | None, dict[str, str]] | TreeError:
             try:
                 data = item.read(_META_LIMIT)
             except ARCHIVE_ERRORS as exc:
-                return TreeError("corrupt_archive", f"{type(exc).__name__}: {exc}")
+                return TreeError(stream_error_reason(exc, "corrupt_archive"), f"{type(exc).__name__}: {exc}")
             text = decode_utf8(data)[0] if data is not None else None
             if text is not None:
                 candidates[item.path] = text

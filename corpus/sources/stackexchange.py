@@ -14,7 +14,7 @@ Memory: rows are streamed line by line through an incremental XML parser and cle
 their answers until the end of the file; past `max_buffered_bytes` of raw post text the rows are
 spilled into hash buckets on local disk by question id and each bucket is grouped on its own.
 Rejects: malformed_row, line_too_long, invalid_utf8, orphan_answer, other_post_type, malformed_xml, corrupt_compressed_stream,
-empty_file, site_not_in_largest.
+decompression_limit, empty_file, site_not_in_largest.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Iterator
 
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
-from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, iter_lines, open_binary
+from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, iter_lines, open_binary, stream_error_reason
 
 _BLOCK_END = re.compile(r"(</(?:p|pre|li|h[1-6]|blockquote|div|tr|table|ul|ol|dd|dt)>|<br\s*/?>|<hr\s*/?>)", re.I)
 
@@ -120,7 +120,7 @@ def read_stackexchange(shard: Shard, cfg: StackExchangeConfig, batch_rows: int) 
         except ET.ParseError as exc:
             buf.reject(f"line{exc.position[0]}", "malformed_xml", "", meta={"error": str(exc), "rows": rows})
         except CORRUPT_STREAM_ERRORS as exc:
-            buf.reject(f"row{rows}", "corrupt_compressed_stream", f"{type(exc).__name__}: {exc}")
+            buf.reject(f"row{rows}", stream_error_reason(exc), f"{type(exc).__name__}: {exc}")
         for question, answers in groups.iter_groups():
             _emit(question, answers, buf, site, cfg)
             if buf.full():

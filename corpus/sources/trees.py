@@ -6,7 +6,9 @@ archives in stored order) and never raises: a damaged archive ends the walk with
 the reader can turn it into a reject row and keep what it already read.
 
 Members are read through a bounded `read(limit)`: a member bigger than the limit is reported with
-its size and never loaded, so one giant file cannot blow the memory of a worker.
+its size and never loaded, so one giant file cannot blow the memory of a worker. Everything an
+archive decompresses, members read or skipped, counts against one budget per walk (open_input.py:
+at most 250x the archive's size); past it the walk ends with a `decompression_limit` TreeError.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import zipfile
 import zlib
 import lzma
 from typing import BinaryIO, Callable, Iterator
+
+from corpus.sources.open_input import DecompressionBudget, limited, open_binary, sniff_compression, stream_error_reason
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".crate")
 ZIP_SUFFIXES = (".zip",)
@@ -90,8 +94,10 @@ def _iter_folder(root: str) -> Iterator[TreeFile]:
 def _iter_tar(path: str) -> Iterator[TreeFile | TreeError]:
     seen = 0
     try:
-        # "r|*": a forward-only stream, so a multi-GB tarball is never seeked or held in memory.
-        with tarfile.open(path, mode="r|*") as tar:
+        # We decompress (the budget sees every byte, also of members tarfile skips), and tarfile reads
+        # the plain tar as a forward-only stream ("r|"): a multi-GB tarball is never seeked or held in memory.
+        stream = open_binary(path, DecompressionBudget.for_file(path), compression=sniff_compression(path))
+        with stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 seen += 1
                 if not member.isfile():
@@ -101,18 +107,20 @@ def _iter_tar(path: str) -> Iterator[TreeFile | TreeError]:
                     continue
                 yield TreeFile(member.name.lstrip("./"), member.size, lambda fobj=fobj: _NoClose(fobj))
     except ARCHIVE_ERRORS as exc:
-        yield TreeError("corrupt_archive", f"{type(exc).__name__}: {exc} (after {seen} members)")
+        yield TreeError(stream_error_reason(exc, "corrupt_archive"),
+                        f"{type(exc).__name__}: {exc} (after {seen} members)")
 
 
 def _iter_zip(path: str) -> Iterator[TreeFile | TreeError]:
+    budget = DecompressionBudget.for_file(path)  # members decompress one by one: one budget for all
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
                 if info.is_dir():
                     continue
-                yield TreeFile(info.filename, info.file_size, lambda info=info: zf.open(info))
+                yield TreeFile(info.filename, info.file_size, lambda info=info: limited(zf.open(info), budget))
     except ARCHIVE_ERRORS as exc:
-        yield TreeError("corrupt_archive", f"{type(exc).__name__}: {exc}")
+        yield TreeError(stream_error_reason(exc, "corrupt_archive"), f"{type(exc).__name__}: {exc}")
 
 
 class _NoClose:

@@ -8,7 +8,7 @@ not as an opaque XML error.
 One document per article (namespace 0, not a redirect), text cleaned by wikitext.py. Meta: title,
 page_id, rev_id. Each other page becomes a reject row: redirect, non_article_namespace,
 page_too_long, empty_after_cleaning, wikitext_error. A damaged file ends with one reject row
-(corrupt_compressed_stream, malformed_xml, invalid_utf8 / invalid_encoding, empty_file) after the
+(corrupt_compressed_stream, decompression_limit, malformed_xml, invalid_utf8 / invalid_encoding, empty_file) after the
 pages read before the damage.
 """
 
@@ -22,7 +22,7 @@ from typing import Iterator
 
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
-from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, open_binary
+from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, open_binary, stream_error_reason
 from corpus.sources.wikitext import require_mwparserfromhell, wikitext_to_text
 
 _CHUNK = 1 << 20
@@ -73,7 +73,7 @@ def read_wikipedia(shard: Shard, cfg: WikipediaConfig, batch_rows: int) -> Itera
     except ET.ParseError as exc:
         buf.reject(f"line{exc.position[0]}", "malformed_xml", "", meta={"error": str(exc), "pages": state.pages})
     except CORRUPT_STREAM_ERRORS as exc:
-        buf.reject(f"byte{offset}", "corrupt_compressed_stream", f"{type(exc).__name__}: {exc}",
+        buf.reject(f"byte{offset}", stream_error_reason(exc), f"{type(exc).__name__}: {exc}",
                    meta={"pages": state.pages})
     if offset == 0 and not buf.rejected and state.pages == 0:
         buf.reject("file", "empty_file", "")

@@ -47,6 +47,12 @@ class StageSpec:
     """Columns the stage needs, given its config."""
     writes: Callable[[Any], tuple[str, ...]]
     """Columns the stage adds or rewrites, given its config."""
+    types: Callable[[Any], dict[str, pa.DataType]] = lambda _cfg: {}
+    """Arrow type of the columns it adds, given its config: the plan check tries each select rule
+    against them, so `value: 5O` on a number column fails before Ray starts, naming the rule."""
+    files: Callable[[Any], tuple[tuple[str, str], ...]] = lambda _cfg: ()
+    """(path, fix) of every file the stage will load, given its config: checked before Ray starts, so
+    a missing model is one line that names the command which makes it."""
 
 
 def fixed(*columns: str) -> Callable[[Any], tuple[str, ...]]:

@@ -155,4 +155,5 @@ SPEC = StageSpec(
     build=lambda cfg, _ctx: lambda batch: score_c4_rules(batch, cfg),
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    types=lambda _cfg: dict(zip(COLUMNS, (pa.string(), pa.float64(), pa.int64()))),
 )

@@ -106,4 +106,5 @@ SPEC = StageSpec(
     build=lambda cfg, _ctx: lambda batch: score_gopher_quality(batch, cfg),
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    types=lambda _cfg: dict(zip(COLUMNS, (pa.string(), pa.int64(), pa.float64()))),
 )

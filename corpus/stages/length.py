@@ -44,4 +44,5 @@ SPEC = StageSpec(
     build=lambda cfg, _ctx: lambda batch: score_length(batch, cfg),
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    types=lambda _cfg: dict.fromkeys(COLUMNS, pa.int64()),
 )

@@ -77,4 +77,5 @@ SPEC = StageSpec(
     build=lambda cfg, ctx: LineRemover(cfg, ctx),
     reads=lambda cfg: ("id", "text"),
     writes=lambda cfg: ("text", "line_dedup_removed_v1", "line_dedup_empty_v1"),
+    types=lambda _cfg: {"line_dedup_removed_v1": pa.int32(), "line_dedup_empty_v1": pa.bool_()},
 )

@@ -50,6 +50,7 @@ def marker_spec(name: str, config: type, cluster_col: str, dup_col: str) -> Stag
         build=lambda cfg, ctx: ResultsMarker(cfg.index_phase, ctx, cluster_col, dup_col),
         reads=fixed("id"),
         writes=fixed(cluster_col, dup_col),
+        types=lambda _cfg: {cluster_col: pa.int64(), dup_col: pa.bool_()},
     )
 
 

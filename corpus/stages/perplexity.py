@@ -102,6 +102,16 @@ def build_perplexity(cfg: PerplexityConfig, ctx: BuildContext) -> PerplexityScor
     return PerplexityScorer(cfg, use_lang_column=cfg.lang_column in ctx.column_origin)
 
 
+def _model_files(cfg: PerplexityConfig) -> tuple[tuple[str, str], ...]:
+    from corpus.lm.model import metadata_path
+
+    files = tuple((metadata_path(cfg.model_dir, lang), f"refinery lm train --lang {lang} --out {cfg.model_dir}")
+                  for lang in cfg.languages)
+    if cfg.cutoffs:
+        files += ((cfg.cutoffs, f"refinery lm cutoffs --run RUN_DIR --lang {cfg.languages[0]} --out {cfg.cutoffs}"),)
+    return files
+
+
 SPEC = StageSpec(
     name="perplexity",
     config=PerplexityConfig,
@@ -109,4 +119,6 @@ SPEC = StageSpec(
     build=build_perplexity,
     reads=fixed("text"),
     writes=fixed(*COLUMNS),
+    types=lambda _cfg: {"ppl_v1": pa.float64(), "ppl_bucket_v1": pa.string()},
+    files=lambda cfg: _model_files(cfg),
 )

@@ -96,4 +96,6 @@ SPEC = StageSpec(
     reads=lambda cfg: ("text",) if cfg.pareto_alpha is None else ("id", "text"),
     writes=lambda cfg: ("quality_v1",) if cfg.pareto_alpha is None
     else ("quality_v1", "quality_pareto_reason_v1"),
+    types=lambda _cfg: {"quality_v1": pa.float64(), "quality_pareto_reason_v1": pa.string()},
+    files=lambda cfg: ((cfg.model_path, f"refinery quality train --out {cfg.model_path}"),),
 )

@@ -84,6 +84,30 @@ def _column_matches(batch: pa.Table, rule: RuleConfig) -> pa.Array:
     return pc.fill_null(getattr(pc, _COMPARE[rule.op])(col, rule.value), False)
 
 
+def check_rule_types(cfg: SelectConfig, column_types: dict[str, pa.DataType], where: str) -> None:
+    """Run every rule on an empty batch of the columns' types, so that a value Arrow cannot compare with
+    its column (`value: 5O` on a number column) fails now, naming the rule, instead of in a shard's
+    compute kernel after the job started. Columns of unknown type are left to run time."""
+    for i, rule in enumerate(cfg.rules):
+        needed = [rule.column] + (["domain"] if rule.domains else [])
+        if any(c not in column_types for c in needed):
+            continue
+        batch = pa.table({c: pa.array([], column_types[c]) for c in needed})
+        problem = None
+        try:
+            rule_matches(batch, rule)
+        except (pa.ArrowException, TypeError, ValueError):
+            problem = f"value {rule.value!r} cannot be compared with column '{rule.column}' ({column_types[rule.column]})"
+        if rule.reason_from_column and not pa.types.is_string(column_types[rule.column]):
+            problem = f"reason_from_column needs a string column; '{rule.column}' is {column_types[rule.column]}"
+        if problem:
+            kind = column_types[rule.column]
+            example = ("a number, e.g. 20" if pa.types.is_integer(kind) else "a number, e.g. 0.5"
+                       if pa.types.is_floating(kind) else "true or false" if pa.types.is_boolean(kind) else "a quoted string")
+            raise ConfigError(f"{where}.rules[{i}] ({rule.column} {rule.op} {rule.value!r}): {problem}. "
+                              f"Fix: write the value as {example}.")
+
+
 def select(batch: pa.Table, cfg: SelectConfig, drop_stages: tuple[str, ...]) -> pa.Table:
     """Adds `drop_stage` and `drop_reason` (both null for kept rows); `drop_stages[i]` is rule i's stage."""
     n = batch.num_rows

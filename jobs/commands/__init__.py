@@ -7,7 +7,7 @@ make it part of the CLI.
 
 import importlib
 
-COMMANDS: tuple[str, ...] = ("samples", "tokenizer", "export", "plan", "lm", "report", "quality", "dedup", "train", "eval", "scaling",
+COMMANDS: tuple[str, ...] = ("clean", "samples", "tokenizer", "export", "plan", "lm", "report", "quality", "dedup", "train", "eval", "scaling",
                              "experiment")
 
 

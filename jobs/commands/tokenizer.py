@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from jobs.errors import EXIT_INVALID, CommandError
+
 
 def register(subparsers) -> None:
     tok = subparsers.add_parser("tokenizer", help="train the byte-level BPE tokenizer on the corpus")
@@ -50,9 +52,11 @@ def _train(args) -> int:
         return 2
     tables = (t for p in paths for t in read_batches(p, 10_000, columns=["id", "text"]))
     sample = sample_documents(tables, cfg.sample_docs, cfg.seed)
+    if not sample.texts and args.run:
+        raise CommandError(f"the run kept 0 documents: no text to train a tokenizer on. Fix: see which stage "
+                           f"dropped them with `refinery stats {args.run}`, loosen it, and build again", EXIT_INVALID)
     if not sample.texts:
-        print("refinery: the inputs hold no documents", file=sys.stderr)
-        return 2
+        raise CommandError("the Parquet files hold no documents", EXIT_INVALID)
     tokenizer = train_bpe(sample.texts, cfg)
     config = save_tokenizer(tokenizer, args.out, cfg=cfg, sample=sample, sources=paths)
     print(f"tokenizer: {args.out}/tokenizer.json  vocab {config['vocab_size']}  sha256 {config['tokenizer_sha256'][:16]}"

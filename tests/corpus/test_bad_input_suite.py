@@ -1,8 +1,9 @@
 """The bad-input suite: one job reads broken inputs of every source side by side with good ones.
 
-Truncated and corrupt archives, invalid encodings, malformed XML and LaTeX, giant lines, empty files
-and binary junk: the job completes, every bad input is in the rejected output with a reason, the good
-documents are all kept, and the books balance (run_job raises ConservationError otherwise).
+Truncated and corrupt archives, invalid encodings, malformed XML and LaTeX, giant lines, empty files,
+binary junk and a decompression bomb: the job completes, every bad file (each member of a folder on
+its own) is in the rejected output with exactly its reasons, the good documents are all kept, and the
+books balance (run_job raises ConservationError otherwise).
 """
 
 import bz2
@@ -17,6 +18,7 @@ import pytest
 
 from corpus.runtime.executor import run_job
 from corpus.runtime.spec import parse_job
+from corpus.sources.open_input import LIMIT_FLOOR, MAX_EXPANSION
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +62,13 @@ def bad_inputs(tmp_path):
     root = tmp_path / "in"
     for d in ("jsonl", "cc", "wiki", "arxiv/paper", "arxiv/broken", "arxiv/junk", "se/site.example", "github/repo", "books/shelf"):
         (root / d).mkdir(parents=True)
-    # jsonl: good lines around bad ones; a cut gzip; binary junk; an empty file; a 20 MB line
+    # jsonl: good lines around bad ones; a cut gzip; binary junk; an empty file; a 20 MB line; a bomb
     (root / "jsonl/good.jsonl").write_text("".join(json.dumps({"text": f"{GOOD_TEXT} {i}"}) + "\n" for i in range(3)))
     data = gzip.compress("".join(json.dumps({"text": f"{GOOD_TEXT} {i}"}) + "\n" for i in range(300)).encode())
     (root / "jsonl/cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    # a decompression bomb: 4 MB of the same line in a few KB of gzip
+    (root / "jsonl/bomb.jsonl.gz").write_bytes(gzip.compress(
+        "".join(json.dumps({"text": "spam " * 20_000}) + "\n" for _ in range(40)).encode(), 9))
     (root / "jsonl/junk.jsonl").write_bytes(junk())
     (root / "jsonl/empty.jsonl").write_bytes(b"")
     (root / "jsonl/latin1.jsonl").write_bytes('{"text": "café crème"}\n'.encode("latin-1"))
@@ -126,20 +131,42 @@ def test_bad_inputs_of_every_source_are_rejected_with_reasons_and_the_books_bala
     kept = pq.read_table(result.final_data).to_pylist()
     assert phase.totals["rows_in"] == len(kept) + len(rejected)
     assert all(r["drop_reason"] and r["drop_stage"] == "read" for r in rejected)
+
+    def file_of(row):
+        """The input file a row comes from: `path#offset`, or for a folder shard `folder#member`."""
+        where, _, offset = row["source"].partition("#")
+        return f"{where}/{offset}" if (tmp_path / where).is_dir() else where
+
     reasons = {}
     for r in rejected:
-        reasons.setdefault(r["source"].split("#")[0].split("!")[0], set()).add(r["drop_reason"])
+        reasons.setdefault(file_of(r), set()).add(r["drop_reason"])
+    # Each bad file, on its own, with its own reasons: a folder's other bad files cannot stand in for it.
+    assert reasons == BAD_FILES
+    kept_files = {file_of(k) for k in kept}
+    for good in GOOD_FILES:
+        assert good in kept_files, f"{good}: its good documents were lost"
+    assert sum(file_of(k) == "in/jsonl/good.jsonl" for k in kept) == 3
+    bomb_text = sum(len(k["text"]) for k in kept if file_of(k) == "in/jsonl/bomb.jsonl.gz")
+    assert bomb_text <= max(LIMIT_FLOOR, (bad_inputs / "jsonl/bomb.jsonl.gz").stat().st_size * MAX_EXPANSION)
 
-    def rejected_for(path):
-        return set().union(*[v for k, v in reasons.items() if k.startswith(path) or path.startswith(k)] or [set()])
 
-    for bad in ("in/jsonl/cut.jsonl.gz", "in/jsonl/junk.jsonl", "in/jsonl/empty.jsonl", "in/jsonl/latin1.jsonl",
-                "in/jsonl/giant.jsonl", "in/cc/cut.warc.gz", "in/cc/junk.warc.gz", "in/cc/empty.warc",
-                "in/wiki/malformed.xml", "in/wiki/corrupt.xml.bz2", "in/wiki/empty.xml", "in/arxiv/junk", "in/arxiv/broken",
-                "in/se/site.example/Posts.xml", "in/github/repo", "in/books/shelf"):
-        assert rejected_for(bad), f"{bad}: no rejected row (reasons seen: {reasons})"
-    kept_sources = {k["source"].split("#")[0].split("!")[0] for k in kept}
-    for good in ("in/jsonl/good.jsonl", "in/cc/good.warc.gz", "in/wiki/good.xml.bz2", "in/arxiv/paper",
-                 "in/se/site.example/Posts.xml", "in/github/repo", "in/books/shelf"):
-        assert any(s.startswith(good) for s in kept_sources), f"{good}: its good documents were lost"
-    assert sum(k["source"].startswith("in/jsonl/good.jsonl") for k in kept) == 3
+# Every bad input, and the reasons of its rejected rows: exactly these.
+BAD_FILES = {
+    "in/jsonl/cut.jsonl.gz": {"corrupt_compressed_stream"}, "in/jsonl/junk.jsonl": {"invalid_utf8"},
+    "in/jsonl/empty.jsonl": {"empty_file"}, "in/jsonl/latin1.jsonl": {"invalid_utf8"},
+    "in/jsonl/giant.jsonl": {"line_too_long"}, "in/jsonl/bomb.jsonl.gz": {"decompression_limit"},
+    "in/cc/cut.warc.gz": {"truncated_record", "truncated_archive"}, "in/cc/junk.warc.gz": {"corrupt_archive"},
+    "in/cc/empty.warc": {"empty_file"},
+    "in/wiki/malformed.xml": {"malformed_xml"}, "in/wiki/corrupt.xml.bz2": {"corrupt_compressed_stream"},
+    "in/wiki/empty.xml": {"empty_file"},
+    "in/arxiv/junk/junk.tex": {"invalid_utf8"}, "in/arxiv/junk/empty.tex": {"empty_file"},
+    "in/arxiv/broken/main.tex": {"malformed_latex"},
+    "in/se/site.example/Posts.xml": {"malformed_xml"},
+    "in/github/repo/junk.py": {"binary_file"}, "in/github/repo/latin1.py": {"invalid_utf8"},
+    "in/github/repo/giant.js": {"line_too_long"},
+    "in/books/shelf/junk.txt": {"invalid_utf8"}, "in/books/shelf/empty.txt": {"empty_file"},
+}
+# Inputs with good documents, each of which must reach the output (some also hold bad parts).
+GOOD_FILES = ("in/jsonl/good.jsonl", "in/jsonl/cut.jsonl.gz", "in/jsonl/bomb.jsonl.gz", "in/cc/good.warc.gz",
+              "in/cc/cut.warc.gz", "in/wiki/good.xml.bz2", "in/wiki/malformed.xml", "in/arxiv/paper/main.tex",
+              "in/se/site.example/Posts.xml", "in/github/repo/good.py", "in/books/shelf/good.txt")

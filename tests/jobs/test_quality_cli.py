@@ -28,7 +28,7 @@ def test_train_writes_npz_and_the_job_line(tmp_path, capsys):
             for _ in range(60):
                 f.write(json.dumps({"text": " ".join(rng.choice(vocab, 30))}) + "\n")
     model = tmp_path / "models" / "quality_v1.npz"
-    assert main(["quality", "train", "--output", str(model), "--positives", str(tmp_path / "pos.jsonl"),
+    assert main(["quality", "train", "--out", str(model), "--positives", str(tmp_path / "pos.jsonl"),
                  "--negatives", str(tmp_path / "neg.jsonl")]) == 0
     out = capsys.readouterr().out
     sha256 = re.search(r"model_sha256: ([0-9a-f]{64})", out).group(1)

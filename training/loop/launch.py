@@ -4,13 +4,15 @@ The driver does everything that must happen once and before any worker starts: i
 weights and writes them, with the resolved config, into the run folder; it refuses to resume a run
 folder whose training settings differ; it checks that the cluster has the GPUs (or CPUs) the layout
 asks for. Ray Train then creates the process group (gloo on CPU, NCCL on GPU) and each worker runs
-training/pretrain.py. The same code path serves the embedded local Ray, a cluster (`--address`), and
-`ray job submit`. A progress bar follows metrics.jsonl, which rank 0 writes step by step (Ray Train
+training/pretrain.py. `launch_workers` is that path for every training kind (DoReMi, SFT, reward model,
+PPO): an entry point "module:function" run on each rank. The same code path serves the embedded local
+Ray, a cluster (`--address`), and `ray job submit`. A progress bar follows metrics.jsonl, which rank 0 writes step by step (Ray Train
 2.60's own result metrics can come back empty).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -18,8 +20,9 @@ from typing import Any
 
 import yaml
 
+from schemas.local_ray import start_ray
 from training.atomic_files import write_text_atomic
-from training.loop.config import PretrainConfig, config_to_dict, training_identity
+from training.loop.config import ParallelConfig, PretrainConfig, config_to_dict, training_identity
 
 RESOLVED = "config.resolved.yaml"
 MIXTURE = "mixture.json"
@@ -78,7 +81,11 @@ def prepare_run(cfg: PretrainConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
 def check_resources(cfg: PretrainConfig, resources: dict[str, float]) -> bool:
     """Whether the run uses GPUs; raises LaunchError when the cluster cannot hold the layout."""
-    p = cfg.parallel
+    return check_layout(cfg.parallel, resources)
+
+
+def check_layout(p: ParallelConfig, resources: dict[str, float]) -> bool:
+    """Whether a run with layout `p` uses GPUs; raises LaunchError when the cluster cannot hold it."""
     gpus = float(resources.get("GPU", 0))
     on_gpu = p.device == "gpu" or (p.device == "auto" and gpus > 0)
     if on_gpu and p.world_size > gpus:
@@ -99,49 +106,64 @@ def quiet_ray_train_workers() -> None:
     logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(logging.ERROR)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Progress:
+    """A progress bar fed by a metrics.jsonl that rank 0 appends a line per step to."""
+    metrics: str
+    total: int
+    desc: str
+    log_interval: int = 1
+    postfix: tuple[str, ...] = ("loss", "lr")
+    """record fields shown beside the bar (those present)"""
+
+
+def _start_ray(address: str | None, *, workers: int, cpus_per_worker: int) -> None:
+    """Join `address`, or start the embedded local cluster (schemas/local_ray.py) with a CPU per worker plus
+    one for Ray Train's controller."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    start_ray(address, num_cpus=max(os.cpu_count() or 1, workers * cpus_per_worker + 1),
+              runtime_env={"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"})
+
+
 def _worker(payload: dict[str, Any]) -> None:
-    """Ray Train's train_loop_per_worker: the process group exists; run this rank."""
+    """Ray Train's train_loop_per_worker: the process group exists; call the entry point for this rank."""
+    import importlib
     import logging
 
     import ray.train
 
-    from training.loop.config import parse_pretrain_config
-    from training.pretrain import run_pretrain
-
     logging.getLogger("megatron").setLevel(logging.WARNING)
-    cfg = parse_pretrain_config(payload["config"])
-    run_pretrain(cfg, weights=payload["weights"], on_gpu=payload["on_gpu"],
-                 local_rank=ray.train.get_context().get_local_rank())
+    module, name = payload["entry"].split(":")
+    entry = getattr(importlib.import_module(module), name)
+    entry(payload["args"], on_gpu=payload["on_gpu"], local_rank=ray.train.get_context().get_local_rank())
 
 
-def launch_pretrain(cfg: PretrainConfig, *, address: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) the pretraining run of `cfg` on Ray Train; returns summary.json."""
-    import ray
+def launch_workers(entry: str, args: dict[str, Any], *, parallel: ParallelConfig, run_dir: str,
+                   address: str | None = None, progress: Progress | None = None) -> None:
+    """Run `entry` ("module:function", called as function(args, on_gpu=..., local_rank=...)) on one Ray Train
+    worker per rank of `parallel` (gloo on CPU, NCCL on GPU). Every training kind (pretraining, DoReMi,
+    SFT, reward model, PPO) starts its ranks here. `args` must be plain data (it crosses processes)."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    cfg_abs = _absolute_paths(cfg)
-    weights, _ = prepare_run(cfg_abs)
-    if not ray.is_initialized():
-        # No address: an embedded local cluster ("local" never joins a `ray start` cluster by accident), with
-        # a CPU per worker plus one for Ray Train's controller.
-        local = {"num_cpus": max(os.cpu_count() or 1, cfg.parallel.world_size * cfg.parallel.cpus_per_worker + 1),
-                 "_node_ip_address": "127.0.0.1"}
-        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
-                 runtime_env={"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"},
-                 **({} if address else local))
-    on_gpu = check_resources(cfg_abs, ray.cluster_resources())
-    p = cfg_abs.parallel
+    import ray
+
+    _start_ray(address, workers=parallel.world_size, cpus_per_worker=parallel.cpus_per_worker)
+    on_gpu = check_layout(parallel, ray.cluster_resources())
+    p = parallel
     trainer = TorchTrainer(
         _worker,
-        train_loop_config={"config": config_to_dict(cfg_abs), "weights": weights, "on_gpu": on_gpu},
+        train_loop_config={"entry": entry, "args": args, "on_gpu": on_gpu},
         scaling_config=ScalingConfig(num_workers=p.world_size, use_gpu=on_gpu,
                                      resources_per_worker={"CPU": p.cpus_per_worker, **({"GPU": 1} if on_gpu else {})}),
         torch_config=TorchConfig(backend="nccl" if on_gpu else "gloo"),
-        run_config=RunConfig(name="ray-train", storage_path=os.path.join(cfg_abs.output.dir, "ray")),
+        run_config=RunConfig(name="ray-train", storage_path=os.path.join(os.path.abspath(run_dir), "ray")),
     )
     stop = threading.Event()
-    watcher = threading.Thread(target=_follow, args=(cfg_abs, stop), daemon=True) if progress else None
+    watcher = threading.Thread(target=_follow, args=(progress, stop), daemon=True) if progress else None
     if watcher:
         watcher.start()
     try:
@@ -150,6 +172,25 @@ def launch_pretrain(cfg: PretrainConfig, *, address: str | None = None, progress
         stop.set()
         if watcher:
             watcher.join(timeout=5)
+
+
+def pretrain_worker(args: dict[str, Any], *, on_gpu: bool, local_rank: int) -> None:
+    """One pretraining rank (launch_workers entry point)."""
+    from training.loop.config import parse_pretrain_config
+    from training.pretrain import run_pretrain
+
+    run_pretrain(parse_pretrain_config(args["config"]), weights=args["weights"], on_gpu=on_gpu, local_rank=local_rank)
+
+
+def launch_pretrain(cfg: PretrainConfig, *, address: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the pretraining run of `cfg` on Ray Train; returns summary.json."""
+    cfg_abs = _absolute_paths(cfg)
+    weights, _ = prepare_run(cfg_abs)
+    bar = Progress(metrics=os.path.join(cfg_abs.output.dir, "metrics.jsonl"), total=cfg.schedule.train_steps,
+                   desc="pretrain", log_interval=cfg.schedule.log_interval)
+    launch_workers("training.loop.launch:pretrain_worker", {"config": config_to_dict(cfg_abs), "weights": weights},
+                   parallel=cfg_abs.parallel, run_dir=cfg_abs.output.dir, address=address,
+                   progress=bar if progress else None)
     with open(os.path.join(cfg_abs.output.dir, "summary.json"), encoding="utf-8") as f:
         return json.load(f)
 
@@ -165,12 +206,12 @@ def _absolute_paths(cfg: PretrainConfig) -> PretrainConfig:
     return dataclasses.replace(cfg, data=data, output=dataclasses.replace(cfg.output, dir=os.path.abspath(cfg.output.dir)))
 
 
-def _follow(cfg: PretrainConfig, stop: threading.Event) -> None:
-    """A progress bar fed by metrics.jsonl (rank 0 appends a line per step)."""
+def _follow(progress: Progress, stop: threading.Event) -> None:
+    """Update the progress bar from the metrics file until `stop` is set."""
     from tqdm import tqdm
 
-    path = os.path.join(cfg.output.dir, "metrics.jsonl")
-    bar = tqdm(total=cfg.schedule.train_steps, desc="pretrain", unit="step")
+    path = progress.metrics
+    bar = tqdm(total=progress.total, desc=progress.desc, unit="step")
     offset = 0
     while not stop.wait(0.5):
         if not os.path.exists(path):
@@ -188,7 +229,8 @@ def _follow(cfg: PretrainConfig, stop: threading.Event) -> None:
             except json.JSONDecodeError:
                 continue
             bar.n = record["step"]
-            if record["step"] % cfg.schedule.log_interval == 0:
-                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+            if record["step"] % progress.log_interval == 0:
+                bar.set_postfix({k: f"{record[k]:.4g}" for k in progress.postfix
+                                 if isinstance(record.get(k), (int, float))})
             bar.refresh()
     bar.close()

@@ -22,6 +22,7 @@ from corpus.lm.normalize import normalized_lines  # noqa: E402
 from corpus.lm.tools import ToolMissing, find_tool  # noqa: E402
 from corpus.lm.train import is_heldout, read_reference, train_language_model  # noqa: E402
 from corpus.sources.samples import SampleUnavailable  # noqa: E402
+from run_helpers import sample_unavailable  # noqa: E402
 
 try:
     find_tool("lmplz"), find_tool("build_binary")
@@ -34,7 +35,7 @@ def reference():
     try:
         return read_reference("en")
     except SampleUnavailable as exc:
-        pytest.skip(f"Wikipedia summaries sample unavailable: {exc}")
+        sample_unavailable(exc)
 
 
 @pytest.fixture(scope="module")

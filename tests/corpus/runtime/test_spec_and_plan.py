@@ -111,11 +111,42 @@ def test_json_schema_accepts_the_shipped_jobs_and_refuses_bad_ones():
             jsonschema.validate(bad, schema)
 
 
-@pytest.mark.parametrize("output", ["../elsewhere", "/etc/refinery", "runs/../../x"])
-def test_job_file_cannot_write_outside_the_working_folder(output):
-    with pytest.raises(ConfigError, match="leaves the working folder.*--output"):
+@pytest.mark.parametrize("output, why", [
+    ("../elsewhere", "leaves the working folder"), ("/etc/refinery", "leaves the working folder"),
+    ("runs/../../x", "leaves the working folder"),
+    ("file:///tmp/anywhere", "leaves the working folder"), ("file://../x", "leaves the working folder"),
+    ("~/x", "leaves the working folder"), ("~", "leaves the working folder"), ("~root/x", "leaves the working folder"),
+    ("file://", "names no folder"),
+    ("local:///tmp/x", "may not write to local://"), ("memory://x", "may not write to memory://"),
+    ("http://example.org/x", "may not write to http://"),
+    ("simplecache::file:///tmp/x", "chains fsspec file systems"), ("s3://b/x::file:///tmp/y", "chains"),
+    ("file:/tmp/x", "not a plain relative path"), ("data:text/plain,x", "not a plain relative path"),
+])
+def test_job_file_cannot_write_outside_the_working_folder(output, why, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=f"job.output: .*{why}.*--output"):
         parse_job(spec(output=output), base_dir=".")
+    # the operator may choose any place on the command line
     assert parse_job(spec(output=output), base_dir=".", output_override=True).output == output
+
+
+@pytest.mark.parametrize("output, kept", [("runs", "runs"), ("runs/sub/", "runs/sub/"), ("./runs", "./runs"),
+                                          ("file://runs", "runs"), ("s3://bucket/runs", "s3://bucket/runs"),
+                                          ("gs://bucket/runs", "gs://bucket/runs")])
+def test_job_file_may_write_below_the_working_folder_or_to_an_object_store(output, kept, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    job = parse_job(spec(output=output), base_dir=".")
+    assert job.output == kept and job.raw["output"] == kept
+
+
+def test_validate_refuses_a_job_file_writing_to_a_file_url(tmp_path, monkeypatch, capsys):
+    from jobs.cli import EXIT_INVALID, main
+
+    monkeypatch.chdir(tmp_path)
+    job = tmp_path / "j.yaml"
+    job.write_text(yaml.safe_dump(spec(output=f"file://{tmp_path}/elsewhere")))
+    assert main(["validate", str(job)]) == EXIT_INVALID
+    assert "job.output" in capsys.readouterr().err
 
 
 def test_job_file_cannot_run_code(tmp_path):

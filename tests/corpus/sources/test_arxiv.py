@@ -14,6 +14,7 @@ from corpus.sources.arxiv import ArxivConfig, read_arxiv
 from corpus.sources.base import Shard
 from corpus.sources.latex import LatexError, clean_latex, collect_macros, expand_macros, strip_comments
 from corpus.sources.samples import SampleUnavailable, sample_path
+from run_helpers import sample_unavailable
 
 
 def read_all(path, **cfg):
@@ -30,7 +31,7 @@ def vignette(pkg, name):
     try:
         return os.path.join(sample_path(f"rnw-{pkg}"), "doc", name)
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
 
 
 def test_zoo_vignette_cleaned_by_the_arxiv_rules():
@@ -120,6 +121,17 @@ def test_bad_sources(tmp_path, content, reason):
     path.write_bytes(content)
     docs, rejects = read_all(path)
     assert docs == [] and [x for _, x in rejects] == [reason]
+
+
+def test_an_empty_file_in_a_paper_folder_is_empty_not_a_fragment(tmp_path):
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "main.tex").write_text("\\documentclass{article}\\begin{document}\\section{A}\nBody.\n\\end{document}\n")
+    (paper / "notes.tex").write_bytes(b"")
+    (paper / "blank.tex").write_bytes(b" \n\n")
+    docs, rejects = read_all(paper)
+    assert len(docs) == 1 and [(r["source"], x) for r, x in rejects] == [("paper#blank.tex", "empty_file"),
+                                                                          ("paper#notes.tex", "empty_file")]
 
 
 def test_gzipped_source_and_corrupt_gzip(tmp_path):

@@ -5,6 +5,7 @@ import gzip
 import io
 import json
 import os
+import random
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,6 +15,7 @@ from corpus.sources.commoncrawl import CommonCrawlConfig, read_commoncrawl
 from corpus.sources.html_text import DecodeError, decode_html
 from corpus.sources.samples import SampleUnavailable, sample_path
 from corpus.sources.text_overlap import token_prf
+from run_helpers import sample_unavailable
 
 CC_WARC = "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc"
 
@@ -22,7 +24,7 @@ def sample(name):
     try:
         return sample_path(name)
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
 
 
 def read_all(path, **cfg):
@@ -152,7 +154,9 @@ def test_charsets_undecodable_payloads_and_content_types(tmp_path):
 
 
 def test_oversized_payload_is_rejected_and_the_next_record_still_read(tmp_path):
-    big = b"<html><body><p>" + b"word " * 400_000 + b"</p></body></html>"  # 2 MB page
+    # a 2 MB page that compresses like text (a repeated word would be a decompression bomb)
+    letters = random.Random(0).choices(b"abcdefghijklmnopqrstuvwxyz ", k=2_000_000)
+    big = b"<html><body><p>" + bytes(letters) + b"</p></body></html>"
     sentence = b"A short page with a sentence or two of text. " * 5
     small = b"<html><body><article><p>" + sentence + b"</p></article></body></html>"
     path = tmp_path / "big.warc.gz"

@@ -5,13 +5,12 @@ import json
 import os
 import tarfile
 
-import pytest
-
 from corpus.sources.base import Shard
 from corpus.sources.code_files import line_stats, strip_license_header
 from corpus.sources.github import GithubConfig, read_github
 from corpus.sources.licenses import is_permitted, license_from_metadata, license_from_text, repo_license
 from corpus.sources.samples import SampleUnavailable, sample_path
+from run_helpers import sample_unavailable
 
 PERMISSIVE = frozenset({"MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0"})
 
@@ -30,7 +29,7 @@ def crate(name):
     try:
         root = os.path.join(sample_path(f"crate-{name.split('-')[0]}"), "crates")
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
     return os.path.join(root, name)
 
 

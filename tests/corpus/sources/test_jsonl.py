@@ -75,6 +75,6 @@ def test_decompression_bomb_is_stopped_with_a_reason(tmp_path):
         for _ in range(60_000):
             f.write(line)
     docs, rejects = read_all(p)
-    assert rejects[-1][1] == "decompressed_size_limit"
+    assert rejects[-1][1] == "decompression_limit"
     assert "expanded past" in rejects[-1][0]["text"]
     assert len(docs) < 60_000

@@ -14,6 +14,7 @@ import pytest
 
 import corpus.sources.samples as samples
 from corpus.sources.samples import Sample, SampleUnavailable, fetch_samples, sample_path
+from run_helpers import sample_unavailable
 
 
 def _tar_gz(path, files: dict[str, bytes]) -> None:
@@ -148,7 +149,7 @@ def test_real_common_crawl_fixture_from_npm():
     try:
         folder = sample_path("warc")
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
     names = sorted(os.listdir(os.path.join(folder, "commoncrawl")))
     base = "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc"
     assert names == [base, base + ".wat", base + ".wet"]
@@ -182,3 +183,36 @@ def test_cli_fetch_prints_each_sample_and_exit_status(tmp_path, monkeypatch, reg
     assert main(["samples", "fetch", "--dest", dest, "--only", "ok,nosuch"]) == 1
     out = capsys.readouterr().out
     assert "cached   ok: " in out and "failed   nosuch: no sample named 'nosuch'" in out
+
+
+def test_an_unavailable_sample_skips_on_a_laptop_and_fails_in_ci(monkeypatch):
+    exc = SampleUnavailable("sample 'warc' skipped: registry unreachable")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="registry unreachable"):
+        sample_unavailable(exc)
+    for value in ("1", "true"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="registry unreachable.*CI is set"):
+            sample_unavailable(exc)
+
+
+def test_ci_sets_ci_and_no_test_skips_on_an_unavailable_sample_by_itself():
+    import ast
+
+    tests = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(os.path.dirname(tests), ".ci", "run"), encoding="utf-8") as f:
+        script = f.read()
+    assert "export CI=1\n" in script and script.index("export CI=1") < script.index("make test")
+    offenders = []
+    for folder, _, files in os.walk(tests):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read(), path)
+            for handler in ast.walk(tree):
+                if isinstance(handler, ast.ExceptHandler) and "SampleUnavailable" in ast.unparse(handler.type or ""):
+                    if any(isinstance(n, ast.Attribute) and n.attr == "skip" for n in ast.walk(handler)):
+                        offenders.append(f"{os.path.relpath(path, tests)}:{handler.lineno}")
+    assert not offenders, f"skip on SampleUnavailable through run_helpers.sample_unavailable: {offenders}"

@@ -17,13 +17,14 @@ from corpus.sources.samples import SampleUnavailable, sample_path
 
 sys.path.insert(0, os.path.dirname(__file__))  # --import-mode=importlib: the helper beside us
 from perlfaq_posts import posts_xml  # noqa: E402
+from run_helpers import sample_unavailable  # noqa: E402
 
 
 def samples(*names):
     try:
         return [sample_path(n) for n in names]
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
 
 
 @pytest.fixture

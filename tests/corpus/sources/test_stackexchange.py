@@ -14,6 +14,7 @@ from corpus.sources.samples import SampleUnavailable, sample_path
 from corpus.sources.stackexchange import StackExchangeConfig, html_to_text, largest_sites, read_stackexchange
 sys.path.insert(0, os.path.dirname(__file__))  # --import-mode=importlib: the helper beside us
 from perlfaq_posts import posts_xml  # noqa: E402
+from run_helpers import sample_unavailable  # noqa: E402
 
 
 def read_all(path, batch_rows=50, **cfg):
@@ -32,7 +33,7 @@ def dump(tmp_path_factory):
     try:
         pods = sorted(glob.glob(os.path.join(sample_path("perlfaq"), "pod", "perlfaq[1-9].pod")))
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
     root = tmp_path_factory.mktemp("se-dump")
     expected = {}
     for n, pod in enumerate(pods):

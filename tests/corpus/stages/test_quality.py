@@ -18,6 +18,7 @@ from corpus.io.assets import file_sha256  # noqa: E402
 from corpus.quality.model import read_model  # noqa: E402
 from corpus.quality.train import TrainSettings, metadata_path, save_model, train  # noqa: E402
 from corpus.stages.quality import PARETO_REASON, QualityConfig, QualityScorer, pareto_keep  # noqa: E402
+from run_helpers import sample_unavailable  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def trained(tmp_path_factory):
         # 800 Wikipedia leads; the first 40 files of each web sample (plus the Common Crawl WARC pages).
         examples, folders = sample_examples(max_positives=800, max_pages=40)
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
     settings = TrainSettings(n_features=1 << 18)
     pipeline, metrics = train(examples, settings)
     path = str(tmp_path_factory.mktemp("model") / "quality_v1.npz")

@@ -63,7 +63,7 @@ def test_pickled_joblib_with_matching_sidecar_is_refused_by_validate(tmp_path, c
     # As the reporter tried it: the digest in the job file matches the pickle.
     assert main(["validate", _job(tmp_path, {"model_path": str(model), "model_sha256": digest})]) == EXIT_INVALID
     err = capsys.readouterr().err
-    assert "quality_v1.joblib" in err and "unpickling" in err and "refinery quality train --output" in err
+    assert "quality_v1.joblib" in err and "unpickling" in err and "refinery quality train --out " in err
     # The old way: no digest in the job, trusting the sidecar.
     assert main(["validate", _job(tmp_path, {"model_path": str(model)})]) == EXIT_INVALID
     assert "model_sha256: required setting is missing" in capsys.readouterr().err
