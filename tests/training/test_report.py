@@ -1,5 +1,5 @@
 """`refinery report` on a training run folder: the tiny session run, with the evaluations the CLI writes
-(eval ppl, eval generate), an evaluation JSON whose shape the report does not know, and a scaling fit;
+(eval ppl, eval generate, eval mc), an evaluation JSON whose shape the report does not know, and a scaling fit;
 the page holds the loss curves and tables from the run's own files, and renders in headless Chromium
 without errors. A folder that is neither kind of run is refused with a message."""
 
@@ -22,7 +22,8 @@ from training.loop.metrics import read_metrics  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECTIONS = ["Run", "Loss", "Loss per domain", "Learning rate and gradient norm", "Throughput", "Mixture",
             "Evaluations", "Scaling fit"]
-# A multiple-choice result in a shape the report has no table for: shown generically.
+MC_TASKS = os.path.join(REPO, "tests", "training", "mc_fixture", "mmlu")  # `refinery eval mc` on real questions
+# An evaluation result in a shape the report has no table for: shown generically.
 MC = {"task": "tiny-cloze", "accuracy": 0.375, "by_domain": {"books": {"accuracy": 0.5, "items": 4}},
       "items": [{"question": "To be, or not to", "choices": ["be", "go"], "answer": 0, "predicted": 1}]}
 
@@ -48,7 +49,10 @@ def report(tiny_pretrain_run, tiny_tokenizer, tmp_path_factory):
     done = _cli("eval", "generate", str(run), "--prompts", str(prompts), "--tokenizer", tiny_tokenizer,
                 "--max-tokens", "6")
     assert done.returncode == 0, done.stderr[-2000:]
-    (run / "eval" / "mc-step-00000003.json").write_text(json.dumps(MC))
+    done = _cli("eval", "mc", str(run), "--tokenizer", tiny_tokenizer, "--tasks", MC_TASKS, "--shots", "0",
+                "--seq-length", "1024")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run / "eval" / "mc-unknown-shape.json").write_text(json.dumps(MC))
     # a fit over four points on L = 2 C^-0.1 + 1 (compute ~ 1e12..1e15), saved as `scaling fit --json` prints it
     points = [RunPoint(run=f"runs/s{i}", params=1e5 * 2 ** i, tokens=1e6 * 2 ** i, loss=0.0) for i in range(4)]
     points = [RunPoint(run=p.run, params=p.params, tokens=p.tokens, loss=2 * p.compute ** -0.1 + 1) for p in points]
@@ -76,6 +80,9 @@ def test_the_page_holds_the_curves_and_the_runs_numbers(report):
     assert f"<td>{ppl['overall']['perplexity']:.2f}</td>" in html
     assert "ROMEO. O, she doth" in html  # the generations
     assert "by_domain.books.accuracy" in html and "To be, or not to" in html  # the unknown shape, generically
+    mc = json.loads((run / "eval" / "mc-step-00000003-mmlu-0shot.json").read_text())  # eval mc's own file
+    assert "<h3>mc-step-00000003-mmlu-0shot.json</h3>" in html
+    assert f'<td class="l">acc.macro</td><td class="l">{mc["acc"]["macro"]:.4f}</td>' in html
     assert "C<sup>-0.1000</sup> + 1.0000" in html  # the scaling law recovered from its four points
     assert "MFU (GPU runs only): not computed in this run." in html
 
