@@ -12,7 +12,7 @@ import numpy as np
 KEPT, DROPPED = "#3b7dd8", "#d8583b"
 
 
-def _plt():
+def pyplot():
     try:
         import matplotlib
     except ImportError as exc:
@@ -29,17 +29,18 @@ def _integer_axis(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
+    """The figure as base64 PNG (for corpus.report.page.img); closes it."""
     buf = io.BytesIO()
     # No Software stamp: the same run gives the same bytes whatever matplotlib made them.
     fig.savefig(buf, format="png", dpi=96, bbox_inches="tight", metadata={"Software": None})
-    _plt().close(fig)
+    pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def funnel(stages: list[str], series: dict[str, list[int]], title: str) -> str:
     """Documents left after each stage, one line of bars per source."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(stages) + 2), 3.2))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(stages))
@@ -50,13 +51,13 @@ def funnel(stages: list[str], series: dict[str, list[int]], title: str) -> str:
     _integer_axis(ax.yaxis)
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def hbars(labels: list[str], kept: list[float], dropped: list[float], xlabel: str, title: str,
           kept_label: str = "kept", dropped_label: str = "dropped") -> str:
     """Horizontal stacked bars (kept | dropped) per label, top label first."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, max(1.6, 0.32 * len(labels) + 1)))
     y = np.arange(len(labels))[::-1]
     ax.barh(y, kept, color=KEPT, label=kept_label)
@@ -67,13 +68,13 @@ def hbars(labels: list[str], kept: list[float], dropped: list[float], xlabel: st
     ax.set_title(title)
     if any(dropped) and any(kept):
         ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def histogram(kept: np.ndarray, dropped: np.ndarray, xlabel: str, title: str, log_x: bool = False,
               lines: list[tuple[str, float]] = (), dashed: list[tuple[str, float]] = ()) -> str:
     """Stacked histogram of kept and dropped values, with labelled vertical lines (cut-offs)."""
-    plt = _plt()
+    plt = pyplot()
     both = np.concatenate([kept, dropped])
     fig, ax = plt.subplots(figsize=(7, 3.2))
     if log_x:
@@ -93,11 +94,11 @@ def histogram(kept: np.ndarray, dropped: np.ndarray, xlabel: str, title: str, lo
     _integer_axis(ax.yaxis)
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def cluster_sizes(sizes: Counter, title: str) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3))
     xs = sorted(sizes)
     ax.bar(range(len(xs)), [sizes[x] for x in xs], color=KEPT, width=0.6)
@@ -106,11 +107,11 @@ def cluster_sizes(sizes: Counter, title: str) -> str:
     ax.set_ylabel("clusters")
     _integer_axis(ax.yaxis)
     ax.set_title(title)
-    return _png(fig)
+    return png(fig)
 
 
 def throughput(phases: list[str], docs_per_s: list[float], mb_per_s: list[float]) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, max(1.8, 0.4 * len(phases) + 1)))
     y = np.arange(len(phases))[::-1]
     a.barh(y, docs_per_s, color=KEPT)
@@ -119,4 +120,4 @@ def throughput(phases: list[str], docs_per_s: list[float], mb_per_s: list[float]
     b.barh(y, mb_per_s, color=KEPT)
     b.set_yticks(y, [""] * len(phases))
     b.set_xlabel("MB of text / s (wall)")
-    return _png(fig)
+    return png(fig)

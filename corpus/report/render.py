@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 
 import numpy as np
 
 from corpus.report import plots
 from corpus.report.collect import RunData
-
-NOT_COMPUTED = "not computed in this run"
-_CSS = """
-body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em auto;max-width:72em;color:#222}
-h1{font-size:1.5em} h2{border-bottom:1px solid #ccc;margin-top:2em} h3{font-size:1.05em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.85em}
-th,td{border:1px solid #ccc;padding:.2em .55em;text-align:right} th{background:#f2f2f2}
-td.l,th.l{text-align:left} p.note{color:#666;font-size:.85em} img{max-width:100%;display:block;margin:.5em 0}
-p.absent{color:#8a6d00;background:#fff8e0;padding:.4em .7em;display:inline-block}
-"""
+from corpus.report.page import NOT_COMPUTED, document
+# The page's building blocks under the short names this module has always used.
+from corpus.report.page import absent as _absent
+from corpus.report.page import escape as _e
+from corpus.report.page import img as _img
+from corpus.report.page import number as _n
+from corpus.report.page import table as _table
 
 
 def render_html(run: RunData) -> str:
@@ -26,35 +22,7 @@ def render_html(run: RunData) -> str:
             f"<p>run folder <code>{_e(run.run_dir)}</code> &middot; exit code {run.exit_code}</p>",
             _overview(run), _funnel(run), _languages(run), _perplexity(run), _quality(run), _clusters(run),
             _throughput(run)]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>refinery report: {_e(run.job)}</title><style>{_CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
-
-
-def _e(value) -> str:
-    return html.escape(str(value))
-
-
-def _n(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.2f}"
-
-
-def _table(header: list[str], rows: list[list], left: int = 1) -> str:
-    """`left`: how many leading columns are text (left-aligned)."""
-    def cell(tag, i, v):
-        cls = ' class="l"' if i < left else ""
-        return f"<{tag}{cls}>{_e(v) if isinstance(v, str) else _n(v)}</{tag}>"
-    head = "".join(cell("th", i, h) for i, h in enumerate(header))
-    return "<table><tr>" + head + "</tr>" + "".join(
-        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows) + "</table>"
-
-
-def _img(png: str, alt: str) -> str:
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{png}">'
-
-
-def _absent(what: str) -> str:
-    return f'<p class="absent">{_e(what)}: {NOT_COMPUTED}.</p>'
+    return document(f"refinery report: {run.job}", body)
 
 
 def _overview(run: RunData) -> str:

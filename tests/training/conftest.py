@@ -128,3 +128,29 @@ def megatron_cpu():
     yield
     shutdown_parallel()
     torch.distributed.destroy_process_group()
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrain_run(tiny_export, tmp_path_factory):
+    """(config, run folder) of three steps of a tiny GPT on the tiny export, trained once per session in
+    this process (no Ray): the run folder the evaluation and report tests read."""
+    import torch
+
+    from training.loop.config import parse_pretrain_config
+    from training.loop.launch import prepare_run
+    from training.loop.parallel import ensure_process_group
+    from training.pretrain import run_pretrain
+
+    out = tmp_path_factory.mktemp("pretrain") / "run"
+    cfg = parse_pretrain_config({
+        "data": {"export_dir": tiny_export[0], "split": "80,20,0", "valid_samples_per_domain": 5},
+        "model": {"seq_length": 32}, "optimizer": {"lr": 3e-3},
+        "schedule": {"train_steps": 3, "warmup_steps": 1, "micro_batch_size": 4, "global_batch_size": 4},
+        "parallel": {"device": "cpu"}, "output": {"dir": str(out)}})
+    weights, _ = prepare_run(cfg)
+    ensure_process_group("gloo")
+    try:
+        run_pretrain(cfg, weights=weights, on_gpu=False)
+    finally:
+        torch.distributed.destroy_process_group()
+    return cfg, out

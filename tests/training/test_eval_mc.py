@@ -168,29 +168,10 @@ def test_joint_encoding_splits_where_separate_encoding_would(tiny_tokenizer):
 # --- scoring with a tiny trained checkpoint -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def trained(tiny_export, tmp_path_factory):
-    """Three steps of a tiny GPT (RoPE, seq 32), trained in this process (no Ray), with its run folder."""
+def trained(tiny_pretrain_run):
+    """Three steps of a tiny GPT (RoPE, seq 32), trained once per session in this process (conftest.py)."""
     pytest.importorskip("megatron.core")
-    import torch
-
-    from training.loop.config import parse_pretrain_config
-    from training.loop.launch import prepare_run
-    from training.loop.parallel import ensure_process_group
-    from training.pretrain import run_pretrain
-
-    out = tmp_path_factory.mktemp("mc") / "run"
-    cfg = parse_pretrain_config({
-        "data": {"export_dir": tiny_export[0], "split": "80,20,0", "valid_samples_per_domain": 5},
-        "model": {"seq_length": 32}, "optimizer": {"lr": 3e-3},
-        "schedule": {"train_steps": 3, "warmup_steps": 1, "micro_batch_size": 4, "global_batch_size": 4},
-        "parallel": {"device": "cpu"}, "output": {"dir": str(out)}})
-    weights, _ = prepare_run(cfg)
-    ensure_process_group("gloo")
-    try:
-        run_pretrain(cfg, weights=weights, on_gpu=False)
-    finally:
-        torch.distributed.destroy_process_group()
-    return out
+    return tiny_pretrain_run[1]
 
 
 def _by_hand(model, ids: list[int], n: int, vocab_size: int) -> float:

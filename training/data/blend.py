@@ -135,22 +135,31 @@ def open_valid_sets(export_dir: str, manifest: Mapping[str, Any], *, private_dir
                             seq_length=seq_length, seed=seed, samples=samples)
 
 
-def split_tokens(prefix: str, split: str) -> tuple[int, int, int]:
-    """Tokens in the train, valid and test document ranges of one dataset, cut as megatron-core cuts them."""
+def split_documents(docs: int, split: str) -> list[tuple[int, int]]:
+    """[first, last) document ranges of train, valid and test in a dataset of `docs` documents, cut as
+    megatron-core cuts them (an empty range where a share is 0)."""
     from megatron.core.datasets.blended_megatron_dataset_config import (
         convert_split_vector_to_split_matrix, parse_and_normalize_split)
+
+    out = []
+    for bounds in convert_split_vector_to_split_matrix(parse_and_normalize_split(split)):
+        if bounds is None:
+            out.append((0, 0))
+            continue
+        first, last = (int(round(b * float(docs))) for b in bounds)  # megatron-core's rounding
+        out.append((first, last))
+    return out
+
+
+def split_tokens(prefix: str, split: str) -> tuple[int, int, int]:
+    """Tokens in the train, valid and test document ranges of one dataset, cut as megatron-core cuts them."""
     from megatron.core.datasets.indexed_dataset import IndexedDataset
 
     dataset = IndexedDataset(prefix)
     docs = len(dataset.document_indices) - 1
     seq_tokens = np.concatenate([[0], np.cumsum(dataset.sequence_lengths, dtype=np.int64)])
-    out = []
-    for bounds in convert_split_vector_to_split_matrix(parse_and_normalize_split(split)):
-        if bounds is None:
-            out.append(0)
-            continue
-        first, last = (int(round(b * float(docs))) for b in bounds)  # megatron-core's rounding
-        out.append(int(seq_tokens[dataset.document_indices[last]] - seq_tokens[dataset.document_indices[first]]))
+    out = [int(seq_tokens[dataset.document_indices[last]] - seq_tokens[dataset.document_indices[first]])
+           for first, last in split_documents(docs, split)]
     return out[0], out[1], out[2]
 
 

@@ -19,7 +19,10 @@ from typing import Any
 
 
 def evaluate_checkpoint(path: str, *, export_dir: str | None = None, seq_length: int | None = None,
-                        samples: int | None = None, micro_batch_size: int = 4) -> dict[str, Any]:
+                        samples: int | None = None, split: str | None = None,
+                        micro_batch_size: int = 4) -> dict[str, Any]:
+    """`split`: how to cut the export's documents into train/valid/test (default: the run's data.split); runs
+    trained with different splits are compared on the same held-out documents by giving the same one."""
     from training.data.blend import collate, open_valid_sets
     from training.eval.loaded import loaded_checkpoint, read_manifest, read_run_config, resolve_checkpoint
     from training.loop.step import evaluate_sums
@@ -35,12 +38,13 @@ def evaluate_checkpoint(path: str, *, export_dir: str | None = None, seq_length:
                              f"the run with {sha[:12]}: token ids would not mean the same. Fix: export with the "
                              f"run's tokenizer")
     samples = samples or cfg.data.valid_samples_per_domain
+    split = split or cfg.data.split
     with loaded_checkpoint(path, vocab_size=manifest["tokenizer"]["vocab_size"], seq_length=seq_length) as loaded:
         cache = os.path.join(run_dir, f"eval-index-cache-{os.getpid()}")  # see training/data/blend.py
         shutil.rmtree(cache, ignore_errors=True)
         os.makedirs(cache)
         try:
-            valid = open_valid_sets(export_dir, manifest, private_dir=cache, split=cfg.data.split,
+            valid = open_valid_sets(export_dir, manifest, private_dir=cache, split=split,
                                     seq_length=loaded.seq_length, seed=cfg.schedule.seed, samples=samples)
             sums, tokens = evaluate_sums(loaded.model, valid, samples=samples, micro_batch_size=micro_batch_size,
                                          collate=collate, to_device=lambda b: b, bf16=False, device="cpu")
@@ -49,7 +53,7 @@ def evaluate_checkpoint(path: str, *, export_dir: str | None = None, seq_length:
     domains = {d: {"loss": sums[d] / tokens[d], "perplexity": math.exp(sums[d] / tokens[d]), "tokens": int(tokens[d])}
                for d in sorted(sums)}
     overall = sum(sums.values()) / sum(tokens.values())
-    return {"checkpoint": loaded.checkpoint, "step": loaded.step, "export_dir": export_dir, "split": cfg.data.split,
+    return {"checkpoint": loaded.checkpoint, "step": loaded.step, "export_dir": export_dir, "split": split,
             "seq_length": loaded.seq_length, "samples_per_domain": samples, "domains": domains,
             "overall": {"loss": overall, "perplexity": math.exp(overall), "tokens": int(sum(tokens.values()))}}
 

@@ -156,7 +156,8 @@ def test_cli_writes_the_report_and_rejects_a_folder_that_is_not_a_run(hand_run, 
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert main(["report", hand_run]) == 0 and os.path.exists(os.path.join(hand_run, "report.html"))
     assert main(["report", str(tmp_path / "nothing")]) == 2
-    assert "no stats.json" in capsys.readouterr().err
+    err = capsys.readouterr().err  # neither kind of run (jobs/commands/report.py names both)
+    assert "is not a folder; expected a corpus run (stats.json" in err and "or a training run" in err
     with pytest.raises(ReportError, match="no stats.json"):
         write_report(str(tmp_path))
     # An older stats.json that names the folder where the run was built is refused, not followed.

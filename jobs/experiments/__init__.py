@@ -1,0 +1,1 @@
+"""Experiments that train models on corpora refinery builds (`refinery experiment ...`)."""
