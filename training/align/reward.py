@@ -200,8 +200,8 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
         if start == 0:  # the untrained head: accuracy near chance
             v = held_out()
             if log:
-                log.write({"step": 0, "valid_loss": v["loss"], "valid_accuracy": v["accuracy"]})
-        last_valid = None
+                log.write({"step": 0, "valid_loss": v["loss"], "valid_accuracy": v["accuracy"],
+                           "valid_pairs": v["pairs"]})
         steps_run = 0
         for step in range(start, s.train_steps):
             started = time.perf_counter()
@@ -234,7 +234,8 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
             last = step + 1 == s.train_steps
             if (step + 1) % s.eval_interval == 0 or last:
                 last_valid = held_out()
-                record["valid_loss"], record["valid_accuracy"] = last_valid["loss"], last_valid["accuracy"]
+                record.update(valid_loss=last_valid["loss"], valid_accuracy=last_valid["accuracy"],
+                              valid_pairs=last_valid["pairs"])
             if rank0:
                 log.write(record)
             if (step + 1) % s.save_interval == 0 or last:
@@ -255,7 +256,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
                        "valid_accuracy_start": first_eval["valid_accuracy"] if first_eval else None,
                        "valid_loss_start": first_eval["valid_loss"] if first_eval else None,
                        "valid_accuracy": final.get("valid_accuracy"), "valid_loss": final.get("valid_loss"),
-                       "valid_pairs": last_valid["pairs"] if last_valid else None,
+                       "valid_pairs": final.get("valid_pairs"),
                        "data": data["counts"], "padded_vocab_size": vocab,
                        "layout": {"tp": layout.tp_size, "pp": 1, "dp": layout.dp_size, "device": layout.device}}
             write_json_atomic(os.path.join(run_dir, SUMMARY), summary)
