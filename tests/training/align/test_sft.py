@@ -107,3 +107,19 @@ def test_changed_settings_are_refused(sft_reference, tiny_gpt_run, tiny_tokenize
     d = _config(tiny_gpt_run, os.path.dirname(SFT_FIXTURE), out, steps=16)
     with pytest.raises(FileNotFoundError, match="refinery_tokenizer.json"):
         prepare_sft(config_from_dict(SFTConfig, d, "test"))
+
+
+def test_generations_from_the_final_checkpoint(sft_reference, tiny_gpt_run, tiny_tokenizer):
+    """The path a TP or PP > 1 run takes: the driver samples the final checkpoint on one CPU rank."""
+    from schemas.config import config_from_dict
+    from training.align.config import SFTConfig
+    from training.align.sft import SAMPLES, _samples_from_checkpoint
+
+    out, summary = sft_reference
+    cfg = config_from_dict(SFTConfig, _config(tiny_gpt_run, tiny_tokenizer, out, steps=16), "test")
+    in_worker = [json.loads(line) for line in open(os.path.join(str(out), SAMPLES)) if json.loads(line)["step"] == 16]
+    _samples_from_checkpoint(cfg, summary)
+    rows = [json.loads(line) for line in open(os.path.join(str(out), SAMPLES))]
+    assert [r["step"] for r in rows if r["step"] == 16] == [16, 16]  # the step's lines replaced, not doubled
+    # greedy: the checkpoint's generations are the ones the worker drew at step 16
+    assert [r["completion"] for r in rows if r["step"] == 16] == [r["completion"] for r in in_worker]
