@@ -303,7 +303,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
                         for x in micro:
                             masked = forward_loss(policy, x, bf16=bf16, device=device) * x["loss_mask"]
                             (o.ptx_coef * masked.sum() / ptx_tokens).backward()
-                            sums["ptx_loss"] += float(masked.sum())
+                            sums["ptx_loss"] += float(masked.detach().sum())
                             sums["ptx_tokens"] += float(x["loss_mask"].sum())
                     p_norm, p_ok = step_model(policy, policy_opt, cfg.optimizer.lr * lr_scale)
                     v_norm, v_ok = step_model(value, value_opt, cfg.optimizer.value_lr * lr_scale)
