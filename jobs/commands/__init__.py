@@ -8,6 +8,7 @@ make it part of the CLI.
 import importlib
 
 COMMANDS: tuple[str, ...] = ("samples", "tokenizer", "export", "plan", "lm", "report", "quality", "dedup", "train", "eval", "scaling")
+COMMANDS += ("align",)
 
 
 def register_all(subparsers) -> None:

@@ -1,5 +1,7 @@
 """`refinery train pretrain CONFIG.yaml [--set key=value ...] [--address ADDR] [--no-progress]`:
 pretrain a GPT with megatron-core on Ray Train, resuming from the run folder's `latest` checkpoint.
+`refinery train sft CONFIG.yaml ...` and `refinery train rm CONFIG.yaml ...` (same options): supervised
+fine-tuning of a GPT checkpoint and a reward model on ranked answers (training/align/).
 
 Exit status: 0 done; 2 the config or the run folder is unusable (the message names the field and the
 fix); 1 training failed on a worker (its traceback is printed above by Ray).
@@ -22,6 +24,8 @@ def register(subparsers) -> None:
                      help="Ray cluster to join ('auto', or host:port); default: RAY_ADDRESS, else a local cluster")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
     pre.set_defaults(handler=_pretrain)
+    _register_sft(actions)
+    _register_rm(actions)
     _register_ppo(actions)
 
 
@@ -60,6 +64,96 @@ def _pretrain(args) -> int:
         print(f"  {d:<14} weight {summary['weights'][d]:.4f}  realized {summary['realized_token_share'][d]:.4f}"
               + (f"  valid loss {valid[d]:.4f}" if d in valid else ""))
     print(f"run folder: {cfg.output.dir} (metrics.jsonl, checkpoints/, summary.json)")
+    return 0
+
+
+def _add_common(parser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. schedule.train_steps=50 (repeatable)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join ('auto', or host:port); default: RAY_ADDRESS, else a local cluster")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _register_sft(actions) -> None:
+    sft = actions.add_parser("sft", help="supervised fine-tuning of a GPT checkpoint on instruction data "
+                                         "(loss on responses only; resumes from the run folder's latest)")
+    sft.add_argument("config", help="SFT config YAML, e.g. jobs/sft_tiny.yaml")
+    _add_common(sft)
+    sft.set_defaults(handler=_sft)
+
+
+def _register_rm(actions) -> None:
+    rm = actions.add_parser("rm", help="a reward model (GPT trunk + scalar head) on ranked answers "
+                                       "(resumes from the run folder's latest)")
+    rm.add_argument("config", help="reward-model config YAML, e.g. jobs/rm_tiny.yaml")
+    _add_common(rm)
+    rm.set_defaults(handler=_rm)
+
+
+def _run_align(args, kind: str):
+    """(summary, config) of an SFT or RM run, or (None, exit status)."""
+    import logging
+
+    from schemas.config import ConfigError
+    from training.align.config import RMConfig, SFTConfig, load_align_config
+    from training.align.data import AlignDataError
+    from training.loop.launch import LaunchError
+
+    logging.getLogger("megatron").setLevel(logging.WARNING)
+    try:
+        cfg = load_align_config(SFTConfig if kind == "sft" else RMConfig, args.config, args.overrides)
+    except FileNotFoundError as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
+        return None, 2
+    except ConfigError as exc:
+        print(f"refinery: invalid {kind} config: {exc}", file=sys.stderr)
+        return None, 2
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    try:
+        if kind == "sft":
+            from training.align.sft import launch_sft as launch
+        else:
+            from training.align.reward import launch_rm as launch
+        return launch(cfg, address=address, progress=not args.no_progress), cfg
+    except (LaunchError, AlignDataError, FileNotFoundError, ValueError) as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
+        return None, 2
+    except Exception as exc:  # Ray Train wraps a worker's error; its traceback is already on the screen
+        if type(exc).__name__ in ("TrainingFailedError", "WorkerGroupError", "RayTaskError"):
+            print(f"refinery: training failed: {exc}", file=sys.stderr)
+            return None, 1
+        raise
+
+
+def _sft(args) -> int:
+    summary, cfg = _run_align(args, "sft")
+    if summary is None:
+        return cfg
+    d = summary["data"]
+    print(f"trained {summary['steps']}/{summary['train_steps']} steps ({summary['epochs']:.2f} epochs of "
+          f"{d['train_rows']} packed rows, {d['train_examples']} examples; {d['dropped_too_long']} too long); "
+          f"held-out loss {summary['valid_loss_start']:.4f} -> {summary['valid_loss']:.4f}"
+          if summary.get("valid_loss_start") is not None else
+          f"trained {summary['steps']}/{summary['train_steps']} steps; held-out loss {summary['valid_loss']:.4f}")
+    if summary.get("samples_file"):
+        print(f"generations: {os.path.join(cfg.output.dir, summary['samples_file'])}")
+    print(f"run folder: {cfg.output.dir} (metrics.jsonl, checkpoints/ readable as GPT checkpoints, summary.json)")
+    return 0
+
+
+def _rm(args) -> int:
+    summary, cfg = _run_align(args, "rm")
+    if summary is None:
+        return cfg
+    d = summary["data"]
+    start = summary.get("valid_accuracy_start")
+    print(f"trained {summary['steps']}/{summary['train_steps']} steps on {d['train_prompts']} prompts "
+          f"(K {d['k_min']}..{d['k_max']}, {d['train_pairs']} pairs); held-out pairwise accuracy "
+          + (f"{start:.3f} -> " if start is not None else "") + f"{summary['valid_accuracy']:.3f} over "
+          f"{summary['valid_pairs']} pairs, loss {summary['valid_loss']:.4f}")
+    print(f"run folder: {cfg.output.dir} (metrics.jsonl, checkpoints/ of training.model.heads.ScalarHeadGPT, "
+          f"summary.json)")
     return 0
 
 

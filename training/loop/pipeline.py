@@ -57,7 +57,7 @@ def forward_backward(model, micro_batches: list[dict], *, global_tokens: float, 
             else:
                 with autocast(device, bf16):
                     # labels None: a middle stage returns its hidden states [s, b, h]
-                    out = model(mb["tokens"], mb["position_ids"], None)
+                    out = model(mb["tokens"], mb["position_ids"], mb.get("attention_mask"))
                 _send(out, next_rank)
                 outputs.append(out)
     if forward_only:

@@ -45,8 +45,9 @@ def autocast(device: str, bf16: bool):
 def forward_loss(model, batch, *, bf16: bool, device: str):
     """Per-token losses [b, s] (float32) of one micro-batch; megatron-core's vocab-parallel cross-entropy."""
     with autocast(device, bf16):
-        # attention_mask None: the core attention applies causality itself (training/model/attention.py).
-        per_token = model(batch["tokens"], batch["position_ids"], None, labels=batch["labels"])
+        # The core attention applies causality itself (training/model/attention.py); a batch may add a mask
+        # (packed SFT rows: attention kept inside each example), else None.
+        per_token = model(batch["tokens"], batch["position_ids"], batch.get("attention_mask"), labels=batch["labels"])
     return per_token.float()
 
 

@@ -67,15 +67,18 @@ def _norm_in_compute_dtype(model) -> None:
 
 
 def build_gpt(cfg: ModelConfig, *, vocab_size: int, tensor_parallel: int = 1, pipeline_parallel: int = 1,
-              pre_process: bool = True, post_process: bool = True, on_gpu: bool = False, seed: int | None = None):
+              pre_process: bool = True, post_process: bool = True, on_gpu: bool = False, seed: int | None = None,
+              use_te: bool | None = None):
     """A GPTModel on this rank (its tensor-parallel slice and pipeline stage); parallel state must be set up.
 
     `vocab_size` is the padded size (training.model.config.padded_vocab_size). With `seed`, the weights are
-    drawn layout-independently (training/model/init.py): the same model at any TP x PP size.
+    drawn layout-independently (training/model/init.py): the same model at any TP x PP size. `use_te` False
+    keeps our core attention even where TransformerEngine is installed: it honours a given attention_mask
+    (packed SFT rows), which TE's causal attention ignores.
     """
     from megatron.core.models.gpt.gpt_model import GPTModel
 
-    use_te = on_gpu and transformer_engine_available()
+    use_te = on_gpu and transformer_engine_available() and use_te is not False
     config = to_transformer_config(cfg, tensor_parallel=tensor_parallel, pipeline_parallel=pipeline_parallel,
                                    on_gpu=on_gpu)
     model = GPTModel(

@@ -83,7 +83,8 @@ def init_trunk_from_checkpoint(model: ScalarHeadGPT, checkpoint: str, *, on_gpu:
     from training.model.gpt import build_gpt
 
     gpt = build_gpt(model.model_config, vocab_size=model.vocab_size,
-                    tensor_parallel=model.config.tensor_model_parallel_size, pipeline_parallel=1, on_gpu=on_gpu).to(next(model.parameters()).device)
+                    tensor_parallel=model.config.tensor_model_parallel_size, pipeline_parallel=1,
+                    on_gpu=on_gpu).to(next(model.parameters()).device)
     meta = load_checkpoint(checkpoint, gpt)
     full = gpt.state_dict()
     trunk = {k: v for k, v in full.items() if not k.startswith(("output_layer.", "decoder.final_layernorm."))}
