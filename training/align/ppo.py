@@ -53,7 +53,7 @@ def read_model_config(run_dir: str):
         raise FileNotFoundError(f"{path} does not exist: {run_dir} is not a training run folder")
     with open(path, encoding="utf-8") as f:
         doc = yaml.safe_load(f) or {}
-    model = (doc.get("config") or {}).get("model", doc.get("model"))
+    model = doc.get("model") or (doc.get("config") or {}).get("model")  # alignment runs | pretraining runs
     if model is None:
         raise ValueError(f"{path}: no model section (config.model): cannot rebuild the model of {run_dir}")
     return config_from_dict(ModelConfig, model, f"{path}: config.model")
@@ -80,10 +80,10 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
     from training.align.ppo_math import (KLController, clipped_policy_loss, clipped_value_loss,
                                          entropy_from_logits, gae, kl_rewards, masked_moments, token_logprobs,
                                          whiten)
-    from training.align.rewards import ModelReward, TokenFractionReward, single_token_id
-    from training.align.rollout import build_batch, policy_logits, prompt_indices, sample_responses
+    from training.align.ppo_rewards import ModelReward, TokenFractionReward, single_token_id
+    from training.align.rollout import (build_batch, policy_logits, prompt_indices, read_prompt_ids,
+                                        sample_responses)
     from training.data.blend import build_pretrain_data, collate, open_valid_sets
-    from training.eval.generate import read_prompts
     from training.eval.loaded import resolve_checkpoint
     from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, step_dir_name
     from training.loop.config import OptimizerConfig
@@ -155,11 +155,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
         controller = KLController(beta=state["kl_beta"], target=o.kl_target, horizon=o.kl_horizon,
                                   k_beta=o.kl_k_beta)
 
-        texts = read_prompts(d.prompts)
-        if not texts:
-            raise ValueError(f"data.prompts: {d.prompts} holds no prompt")
-        prompts = [(e.ids[-d.max_prompt_tokens:] or [tok.eod_id])
-                   for e in tok.tokenizer.encode_batch(texts, add_special_tokens=False)]
+        prompts = read_prompt_ids(d.prompts, tok, chat_template=d.chat_template, max_tokens=d.max_prompt_tokens)
 
         # pretraining data: the ptx blend (when gamma_ptx > 0) and the per-domain validation sets
         ptx_len = d.ptx_seq_length or policy_cfg.seq_length
@@ -460,9 +456,15 @@ def prepare_ppo_run(cfg: PPOConfig) -> dict[str, float] | None:
         mixture = resolve_mixture(cfg.data.ptx_mixture, manifest, manifest_path, where="data.ptx_mixture")
         write_mixture_weights(os.path.join(run_dir, "mixture.json"), mixture)
         weights = mixture.weights
-    # `model` is the policy's: whatever rebuilds a run's model (read_model_config) reads this folder too
-    doc = {"identity": identity, "kind": "ppo", "model": config_to_dict(read_model_config(sft_run)),
-           "config": config_to_dict(cfg)}
+    # the layout of alignment run folders (training/align/source.py): `model` is the policy's, and `config` the
+    # chain's pretraining config, so that readers of GPT run folders (eval ppl, eval generate) read the policy
+    doc = {"kind": "ppo", "identity": identity, "ppo": config_to_dict(cfg),
+           "model": config_to_dict(read_model_config(sft_run)), "tokenizer": cfg.policy.tokenizer,
+           "source": {"run": sft_run}}
+    with open(os.path.join(sft_run, RESOLVED), encoding="utf-8") as f:
+        chain = (yaml.safe_load(f) or {}).get("config")
+    if chain:
+        doc["config"] = {**chain, "output": {**chain.get("output", {}), "dir": run_dir}}
     write_text_atomic(resolved, yaml.safe_dump(doc, sort_keys=False))
     return weights
 

@@ -48,7 +48,10 @@ class RewardConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class DataConfig:
-    prompts: str = setting(doc="prompts: a .jsonl file with a `prompt` field per line, or a text file, one per line")
+    prompts: str = setting(doc="prompts: a .jsonl file (rows with a `prompt`, or `messages` whose trailing assistant "
+                               "turn is dropped: SFT and preference files work) or a text file, one per line")
+    chat_template: bool = setting(True, doc="prompts go through the SFT chat template (User: ...\\nAssistant:); false "
+                                            "= the prompt text as is (a pretrained model as the policy)")
     max_prompt_tokens: int = setting(64, doc="prompts are cut to their last this many tokens", unit="tokens", ge=1)
     ptx_export_dir: str | None = setting(None, doc="`refinery export megatron` folder of the pretraining data: the "
                                                    "source of PPO-ptx batches and of the pretraining validation loss")

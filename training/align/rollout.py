@@ -22,6 +22,42 @@ import numpy as np
 from training.eval.sampling import SamplingConfig, sample
 
 
+def read_prompt_ids(path: str, tok, *, chat_template: bool, max_tokens: int) -> list[list[int]]:
+    """Token ids of every prompt in `path`, cut to their last `max_tokens` (the end, with the assistant cue,
+    is what the response follows). A .jsonl row gives its `prompt` (a user turn) or its `messages` (a
+    trailing assistant turn is dropped: the response replaces it), so SFT and preference files serve as
+    prompt files; any other file gives one prompt per non-blank line. With `chat_template` the turns go
+    through the SFT chat template (training/align/data.py) and end in "Assistant:", as the SFT model saw
+    them; without it the prompt text is encoded as is (a pretrained model as the policy)."""
+    from training.align.data import AlignDataError, encode_prompt, read_jsonl
+
+    if path.endswith(".jsonl"):
+        turns = []
+        for where, row in read_jsonl(path):
+            if isinstance(row.get("prompt"), str):
+                turns.append([{"role": "user", "content": row["prompt"]}])
+            elif isinstance(row.get("messages"), list) and row["messages"] and all(
+                    isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") in
+                    ("system", "user", "assistant") for m in row["messages"]):
+                turns.append([{"role": m["role"], "content": m["content"]} for m in row["messages"]])
+            else:
+                raise AlignDataError(f"{where}: expected a string `prompt` or a `messages` list of {{role, content}}")
+    else:
+        with open(path, encoding="utf-8") as f:
+            turns = [[{"role": "user", "content": line.rstrip("\n")}] for line in f if line.strip()]
+    if not turns:
+        raise AlignDataError(f"{path}: no prompts")
+    out = []
+    for t in turns:
+        if chat_template:
+            ids = encode_prompt(tok, t)
+        else:
+            text = "\n".join(m["content"] for m in t if m["role"] != "assistant")
+            ids = tok.tokenizer.encode(text, add_special_tokens=False).ids
+        out.append(ids[-max_tokens:] or [tok.eod_id])  # an empty prompt starts after a document boundary
+    return out
+
+
 def prompt_indices(n_prompts: int, iteration: int, batch: int, seed: int) -> list[int]:
     """Indices into the prompt list of the `batch` samples of `iteration`: passes over the prompts, each in the
     order of its own seeded permutation."""
