@@ -61,10 +61,12 @@ def read_prompt_ids(path: str, tok, *, chat_template: bool, max_tokens: int) -> 
 def prompt_indices(n_prompts: int, iteration: int, batch: int, seed: int) -> list[int]:
     """Indices into the prompt list of the `batch` samples of `iteration`: passes over the prompts, each in the
     order of its own seeded permutation."""
-    out = []
+    out, orders = [], {}
     for k in range(iteration * batch, (iteration + 1) * batch):
         epoch, pos = divmod(k, n_prompts)
-        out.append(int(np.random.default_rng([seed, epoch]).permutation(n_prompts)[pos]))
+        if epoch not in orders:
+            orders[epoch] = np.random.default_rng([seed, epoch]).permutation(n_prompts)
+        out.append(int(orders[epoch][pos]))
     return out
 
 

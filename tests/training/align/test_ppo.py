@@ -165,3 +165,24 @@ def test_ppo_resumes_through_the_cli_with_the_same_metrics(plain, policy_run, ti
     assert [r["step"] for r in got] == [1, 2, 3, 4]
     for key in ("reward", "kl", "policy_loss", "value_loss", "entropy", "clip_frac"):
         assert np.allclose([r[key] for r in got], [r[key] for r in want], atol=1e-5), key
+
+
+def test_two_data_parallel_ranks_take_the_steps_of_one(policy_run, tiny_export, tiny_tokenizer, tmp_path):
+    """With one minibatch per epoch the step is the token mean over the whole global batch, whatever the
+    split over ranks, and sampling seeds follow the global sample index: DP = 2 (Ray Train, two gloo
+    workers) gives DP = 1's metrics."""
+    from training.align.ppo import launch_ppo
+    from training.align.ppo_config import parse_ppo_config
+
+    runs = {}
+    for dp in (1, 2):
+        d = ppo_config(policy_run, tiny_export, tiny_tokenizer, tmp_path / f"dp{dp}", iterations=2, save_interval=2)
+        d["ppo"].update(epochs=1, minibatches=1, micro_batch_size=4)
+        d["parallel"]["data"] = dp
+        if dp == 1:
+            run_in_process(d)
+        else:
+            launch_ppo(parse_ppo_config(d), progress=False)
+        runs[dp] = steps(tmp_path / f"dp{dp}")
+    for key in ("reward", "kl", "policy_loss", "value_loss", "entropy", "response_length"):
+        assert np.allclose([r[key] for r in runs[2]], [r[key] for r in runs[1]], atol=1e-4), key
