@@ -119,10 +119,10 @@ def test_ppo_raises_a_known_reward_and_the_kl_stays_bounded(plain):
     assert [r["step"] for r in records] == list(range(1, 16))
     reward = np.array([r["reward"] for r in records])
     kl = np.array([r["kl"] for r in records])
-    # measured: reward (fraction of " the") 0.0x over the first 3 iterations, 0.2x over the last 3
+    # measured: reward (fraction of " the") 0.022 over the first 3 iterations, 0.101 over the last 3
     assert reward[-3:].mean() > reward[:3].mean() + 0.05, reward
     assert records[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # the policy starts as the reference
-    # bounded: the KL estimate per 12-token response stays a few nats (measured 2-9), far below what a
+    # bounded: the KL estimate per 12-token response stays a few nats (measured at most 4.3), far below what a
     # policy that forgot the reference would show (log(1024) per token ~ 83 nats per response)
     assert kl.max() < 20, kl
     for r in records:
@@ -140,7 +140,7 @@ def test_ptx_keeps_the_pretraining_loss_closer_to_the_starting_model(plain, with
     drift = {}
     for name, (run, summary) in (("plain", plain), ("ptx", with_ptx)):
         drift[name] = summary["valid_loss_end"]["all"] - summary["valid_loss_start"]["all"]
-    # both start from the same model (same valid loss); measured drift: +0.36 plain, +0.05 with ptx
+    # both start from the same model (valid loss 5.106); measured drift: +0.285 plain, -0.067 with ptx
     assert plain[1]["valid_loss_start"]["all"] == pytest.approx(with_ptx[1]["valid_loss_start"]["all"], abs=1e-6)
     assert drift["plain"] > 0.1, drift  # PPO alone pulls the policy away from the pretraining distribution
     assert abs(drift["ptx"]) < 0.5 * abs(drift["plain"]), drift
