@@ -40,7 +40,7 @@ def preference_loss(rewards, batch):
     import torch.nn.functional as F
 
     margin = rewards[batch["better"]] - rewards[batch["worse"]]  # [P]
-    loss = (-F.logsigmoid(margin).double() * batch["pair_weight"]).sum()
+    loss = (-F.logsigmoid(margin.double()) * batch["pair_weight"]).sum()
     return loss, int((margin > 0).sum()), int(margin.numel()), margin.detach()
 
 

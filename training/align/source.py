@@ -80,7 +80,8 @@ def run_model(source: Source, seq_length: int | None, parallel) -> ModelConfig:
         table = model.max_position or model.seq_length
         if model.position == "learned" and seq_length > table:
             raise LaunchError(f"data.seq_length {seq_length}: the source's learned positions stop at {table}")
-        model = dataclasses.replace(model, seq_length=seq_length, max_position=model.max_position or table)
+        # a learned position table keeps its trained size (it is part of the weights)
+        model = dataclasses.replace(model, seq_length=seq_length, max_position=max(table, seq_length))
     try:  # pretraining's checks of the layout against the model (heads, MLP width, layers, tied embeddings)
         neutral = dataclasses.replace(source.pretrain.schedule, micro_batch_size=1, global_batch_size=parallel.data,
                                       warmup_steps=0)  # batches are this run's business, checked by its config
