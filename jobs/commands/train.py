@@ -26,6 +26,7 @@ def register(subparsers) -> None:
     pre.set_defaults(handler=_pretrain)
     _register_sft(actions)
     _register_rm(actions)
+    _register_ppo(actions)
 
 
 def _pretrain(args) -> int:
@@ -153,4 +154,57 @@ def _rm(args) -> int:
           f"{summary['valid_pairs']} pairs, loss {summary['valid_loss']:.4f}")
     print(f"run folder: {cfg.output.dir} (metrics.jsonl, checkpoints/ of training.model.heads.ScalarHeadGPT, "
           f"summary.json)")
+    return 0
+
+
+def _register_ppo(actions) -> None:
+    ppo = actions.add_parser("ppo", help="RLHF with PPO from an SFT run and a reward model (InstructGPT); resumes "
+                                         "from the run folder's latest checkpoint")
+    ppo.add_argument("config", help="PPO config YAML, e.g. jobs/ppo_tiny.yaml")
+    ppo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. ppo.iterations=20 (repeatable)")
+    ppo.add_argument("--address", default=None,
+                     help="Ray cluster to join ('auto', or host:port); default: RAY_ADDRESS, else a local cluster")
+    ppo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ppo.set_defaults(handler=_ppo)
+
+
+def _ppo(args) -> int:
+    """`refinery train ppo CONFIG`: exit 0 done, 2 unusable config or inputs, 1 a worker failed."""
+    import logging
+
+    from schemas.config import ConfigError
+    from schemas.mixture import MixtureWeightsError
+    from training.align.ppo import launch_ppo
+    from training.align.ppo_config import load_ppo_config
+    from training.loop.launch import LaunchError
+
+    logging.getLogger("megatron").setLevel(logging.WARNING)
+    try:
+        cfg = load_ppo_config(args.config, args.overrides)
+    except FileNotFoundError as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"refinery: invalid PPO config: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = launch_ppo(cfg, address=args.address or os.environ.get("RAY_ADDRESS"),
+                             progress=not args.no_progress)
+    except (LaunchError, MixtureWeightsError) as exc:
+        print(f"refinery: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # Ray Train wraps a worker's error; its traceback is already on the screen
+        if type(exc).__name__ in ("TrainingFailedError", "WorkerGroupError", "RayTaskError"):
+            print(f"refinery: PPO failed: {exc}", file=sys.stderr)
+            return 1
+        raise
+    print(f"PPO {summary['iterations']}/{summary['target_iterations']} iterations, {summary['samples']:,} samples; "
+          f"reward {summary.get('first_reward', float('nan')):.4f} -> {summary.get('last_reward', float('nan')):.4f}, "
+          f"KL {summary.get('last_kl', float('nan')):.3f} (beta {summary['kl_beta']:.4g}); skipped steps "
+          f"{summary['bad_steps']}")
+    if "valid_loss_end" in summary:
+        print(f"  pretraining valid loss {summary['valid_loss_start']['all']:.4f} (SFT) -> "
+              f"{summary['valid_loss_end']['all']:.4f}")
+    print(f"run folder: {cfg.output.dir} (metrics.jsonl, checkpoints/ = policy, checkpoints/value/, summary.json)")
     return 0

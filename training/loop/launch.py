@@ -34,14 +34,19 @@ class LaunchError(RuntimeError):
 
 def resolve_weights(cfg: PretrainConfig, manifest: dict[str, Any], manifest_path: str):
     """The mixture named by data.mixture as a validated MixtureWeights."""
+    return resolve_mixture(cfg.data.mixture, manifest, manifest_path, where="data.mixture")
+
+
+def resolve_mixture(name: str, manifest: dict[str, Any], manifest_path: str, *, where: str):
+    """The mixture `name` (natural, uniform, llama1 or a weights file) over the export of `manifest`, as a
+    validated MixtureWeights; `where` names the setting in errors."""
     from schemas.mixture import load_mixture_weights
     from training.mixture_weights import BASELINES, baseline_weights
 
-    name = cfg.data.mixture
     if name in BASELINES:
         return baseline_weights(name, manifest, manifest_path)
     if not os.path.exists(name):
-        raise LaunchError(f"data.mixture: {name!r} is neither natural, uniform, llama1 nor an existing file")
+        raise LaunchError(f"{where}: {name!r} is neither natural, uniform, llama1 nor an existing file")
     return load_mixture_weights(name)
 
 
