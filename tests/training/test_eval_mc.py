@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from run_helpers import sample_unavailable
 
 from training.eval.multiple_choice import (LETTERS, aggregate, build_prompt, encode_pairs, read_csv_split,
                                            read_tasks, score_tasks)
@@ -261,7 +262,7 @@ def test_mc_tasks_builds_the_folders_the_fixture_was_cut_from(tmp_path):
     try:
         sample_path("evals-mc")
     except SampleUnavailable as exc:
-        pytest.skip(str(exc))
+        sample_unavailable(exc)
     out = tmp_path / "tasks"
     done = subprocess.run([sys.executable, "-m", "jobs.cli", "eval", "mc-tasks", "--out", str(out)], cwd=REPO,
                           capture_output=True, text=True, timeout=600)
