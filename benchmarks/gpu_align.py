@@ -124,8 +124,9 @@ def main(argv=None) -> int:
 
     from schemas.config import config_from_dict
     from training.align.config import RMConfig, SFTConfig
-    from training.align.reward import prepare_rm, run_rm
-    from training.align.sft import prepare_sft, run_sft
+    from training.align.reward import run_rm
+    from training.align.sft import run_sft
+    from training.align.source import prepare_align_run
     from training.loop.metrics import read_metrics
     from training.loop.parallel import ensure_process_group
     from training.model.config import ModelConfig, parameter_count, padded_vocab_size
@@ -147,10 +148,10 @@ def main(argv=None) -> int:
         figures["parameters"] = parameter_count(model_cfg, padded_vocab_size(args.vocab))["total"]
         print(f"device: {device}; {figures['parameters'] / 1e6:.1f}M parameters; {args.layers} layers, hidden "
               f"{args.hidden}, seq {args.seq}, vocab {args.vocab}, {'bf16' if on_gpu else 'fp32'}", flush=True)
-        for kind, cls, prepare, run in (("sft", SFTConfig, prepare_sft, run_sft), ("rm", RMConfig, prepare_rm, run_rm)):
+        for kind, cls, run in (("sft", SFTConfig, run_sft), ("rm", RMConfig, run_rm)):
             out = os.path.join(work, kind)
-            cfg, wargs = prepare(config_from_dict(cls, phase_config(kind, source, tokenizer, out, args, on_gpu=on_gpu),
-                                                  f"gpu_align.{kind}"))
+            cfg, wargs = prepare_align_run(config_from_dict(
+                cls, phase_config(kind, source, tokenizer, out, args, on_gpu=on_gpu), f"gpu_align.{kind}"), kind)
             started = time.perf_counter()
             summary = run(cfg, model_cfg=ModelConfig(**wargs["model"]), source_checkpoint=wargs["source_checkpoint"],
                           on_gpu=on_gpu, stop_after=args.steps)

@@ -471,14 +471,12 @@ def prepare_ppo_run(cfg: PPOConfig) -> dict[str, float] | None:
 
 def launch_ppo(cfg: PPOConfig, *, address: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the PPO run of `cfg` on Ray Train; returns summary.json."""
+    from training.align.source import launch_align
     from training.loop.config import config_to_dict
-    from training.loop.launch import Progress, launch_workers
 
     cfg = absolute_paths(cfg)
     weights = prepare_ppo_run(cfg)
-    bar = Progress(metrics=os.path.join(cfg.output.dir, "metrics.jsonl"), total=cfg.ppo.iterations, desc="ppo",
-                   log_interval=cfg.run.log_interval, postfix=("reward", "kl"))
-    launch_workers("training.align.ppo:ppo_worker", {"config": config_to_dict(cfg), "mixture": weights},
-                   parallel=cfg.parallel, run_dir=cfg.output.dir, address=address, progress=bar if progress else None)
-    with open(os.path.join(cfg.output.dir, SUMMARY), encoding="utf-8") as f:
-        return json.load(f)
+    args = {"config": config_to_dict(cfg), "mixture": weights}
+    return launch_align("ppo", "training.align.ppo:ppo_worker", cfg, args, total=cfg.ppo.iterations,
+                        log_interval=cfg.run.log_interval, postfix=("reward", "kl"), address=address,
+                        progress=progress)

@@ -21,7 +21,6 @@ global batch), so micro-batches and DP ranks add up to the same gradient as one 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -267,37 +266,16 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
 
 def rm_worker(args: dict[str, Any], *, on_gpu: bool, local_rank: int) -> None:
     """One reward-model rank (launch_workers entry point)."""
-    from schemas.config import config_from_dict
+    from training.align.source import run_align_worker
 
-    run_rm(config_from_dict(RMConfig, args["config"], "config"),
-           model_cfg=config_from_dict(ModelConfig, args["model"], "model"),
-           source_checkpoint=args["source_checkpoint"], on_gpu=on_gpu, local_rank=local_rank)
-
-
-def prepare_rm(cfg: RMConfig) -> tuple[RMConfig, dict[str, Any]]:
-    """Driver side: absolute paths, the source, the run folder; returns (config, the workers' arguments)."""
-    from training.align.config import align_identity
-    from training.align.source import absolute, prepare_run_folder, resolve_source, run_model
-    from training.loop.config import config_to_dict
-
-    cfg = absolute(cfg)
-    source = resolve_source(cfg.init.checkpoint, cfg.init.tokenizer)
-    model = run_model(source, cfg.data.seq_length, cfg.parallel)
-    prepare_run_folder(cfg.output.dir, kind="rm", identity=align_identity(cfg), config=config_to_dict(cfg),
-                       source=source, model=model, tokenizer=cfg.init.tokenizer)
-    return cfg, {"config": config_to_dict(cfg), "model": config_to_dict(model),
-                 "source_checkpoint": source.checkpoint}
+    run_align_worker(run_rm, RMConfig, args, on_gpu=on_gpu, local_rank=local_rank)
 
 
 def launch_rm(cfg: RMConfig, *, address: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the reward-model run of `cfg` on Ray Train; returns summary.json."""
-    from training.loop.launch import Progress, launch_workers
+    from training.align.source import launch_align, prepare_align_run
 
-    cfg, args = prepare_rm(cfg)
-    run_dir = cfg.output.dir
-    bar = Progress(metrics=os.path.join(run_dir, "metrics.jsonl"), total=cfg.schedule.train_steps, desc="rm",
-                   log_interval=cfg.schedule.log_interval, postfix=("loss", "accuracy", "valid_accuracy"))
-    launch_workers("training.align.reward:rm_worker", args, parallel=cfg.parallel, run_dir=run_dir, address=address,
-                   progress=bar if progress else None)
-    with open(os.path.join(run_dir, SUMMARY), encoding="utf-8") as f:
-        return json.load(f)
+    cfg, args = prepare_align_run(cfg, "rm")
+    return launch_align("rm", "training.align.reward:rm_worker", cfg, args, total=cfg.schedule.train_steps,
+                        log_interval=cfg.schedule.log_interval, postfix=("loss", "accuracy", "valid_accuracy"),
+                        address=address, progress=progress)

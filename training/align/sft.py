@@ -20,7 +20,6 @@ from the final checkpoint.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from typing import Any
@@ -206,40 +205,19 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
 
 def sft_worker(args: dict[str, Any], *, on_gpu: bool, local_rank: int) -> None:
     """One SFT rank (launch_workers entry point)."""
-    from schemas.config import config_from_dict
+    from training.align.source import run_align_worker
 
-    run_sft(config_from_dict(SFTConfig, args["config"], "config"),
-            model_cfg=config_from_dict(ModelConfig, args["model"], "model"),
-            source_checkpoint=args["source_checkpoint"], on_gpu=on_gpu, local_rank=local_rank)
-
-
-def prepare_sft(cfg: SFTConfig) -> tuple[SFTConfig, dict[str, Any]]:
-    """Driver side: absolute paths, the source, the run folder; returns (config, the workers' arguments)."""
-    from training.align.config import align_identity
-    from training.align.source import absolute, prepare_run_folder, resolve_source, run_model
-    from training.loop.config import config_to_dict
-
-    cfg = absolute(cfg)
-    source = resolve_source(cfg.init.checkpoint, cfg.init.tokenizer)
-    model = run_model(source, cfg.data.seq_length, cfg.parallel)
-    prepare_run_folder(cfg.output.dir, kind="sft", identity=align_identity(cfg), config=config_to_dict(cfg),
-                       source=source, model=model, tokenizer=cfg.init.tokenizer)
-    return cfg, {"config": config_to_dict(cfg), "model": config_to_dict(model),
-                 "source_checkpoint": source.checkpoint}
+    run_align_worker(run_sft, SFTConfig, args, on_gpu=on_gpu, local_rank=local_rank)
 
 
 def launch_sft(cfg: SFTConfig, *, address: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the SFT run of `cfg` on Ray Train; returns summary.json."""
-    from training.loop.launch import Progress, launch_workers
+    from training.align.source import launch_align, prepare_align_run
 
-    cfg, args = prepare_sft(cfg)
-    run_dir = cfg.output.dir
-    bar = Progress(metrics=os.path.join(run_dir, "metrics.jsonl"), total=cfg.schedule.train_steps, desc="sft",
-                   log_interval=cfg.schedule.log_interval, postfix=("loss", "valid_loss", "lr"))
-    launch_workers("training.align.sft:sft_worker", args, parallel=cfg.parallel, run_dir=run_dir, address=address,
-                   progress=bar if progress else None)
-    with open(os.path.join(run_dir, SUMMARY), encoding="utf-8") as f:
-        summary = json.load(f)
+    cfg, args = prepare_align_run(cfg, "sft")
+    summary = launch_align("sft", "training.align.sft:sft_worker", cfg, args, total=cfg.schedule.train_steps,
+                           log_interval=cfg.schedule.log_interval, postfix=("loss", "valid_loss", "lr"),
+                           address=address, progress=progress)
     if cfg.samples.prompts and not summary.get("samples_file"):
         summary = _samples_from_checkpoint(cfg, summary)
     return summary

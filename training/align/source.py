@@ -1,4 +1,5 @@
-"""Where an SFT or reward-model run starts, and its run folder's resolved config.
+"""Where an SFT or reward-model run starts, and its run folder's resolved config; the driver side that SFT, the
+reward model and PPO share (prepare_align_run, run_align_worker, launch_align), so that the three launch alike.
 
 The driver resolves `init.checkpoint` (a run folder or a checkpoints/step-N folder) once: the model
 is the source run's ModelConfig, the tokenizer must be the one the source was trained with (sha256
@@ -125,3 +126,43 @@ def absolute(cfg):
                                valid=os.path.abspath(cfg.data.valid) if cfg.data.valid else None)
     return dataclasses.replace(cfg, init=init, data=data,
                                output=dataclasses.replace(cfg.output, dir=os.path.abspath(cfg.output.dir)))
+
+
+def prepare_align_run(cfg, kind: str) -> tuple[Any, dict[str, Any]]:
+    """Driver side of an SFT or RM run (`kind`): absolute paths, the source, the run folder; returns (config, the
+    workers' arguments). The workers get the resolved model rather than re-reading the source run."""
+    from training.align.config import align_identity
+
+    cfg = absolute(cfg)
+    source = resolve_source(cfg.init.checkpoint, cfg.init.tokenizer)
+    model = run_model(source, cfg.data.seq_length, cfg.parallel)
+    prepare_run_folder(cfg.output.dir, kind=kind, identity=align_identity(cfg), config=config_to_dict(cfg),
+                       source=source, model=model, tokenizer=cfg.init.tokenizer)
+    return cfg, {"config": config_to_dict(cfg), "model": config_to_dict(model),
+                 "source_checkpoint": source.checkpoint}
+
+
+def run_align_worker(run, config_cls, args: dict[str, Any], *, on_gpu: bool, local_rank: int) -> None:
+    """One rank of an SFT or RM run: `run` (run_sft, run_rm) on the config and model prepare_align_run sent."""
+    from schemas.config import config_from_dict
+
+    run(config_from_dict(config_cls, args["config"], "config"),
+        model_cfg=config_from_dict(ModelConfig, args["model"], "model"),
+        source_checkpoint=args["source_checkpoint"], on_gpu=on_gpu, local_rank=local_rank)
+
+
+def launch_align(kind: str, entry: str, cfg, args: dict[str, Any], *, total: int, log_interval: int,
+                 postfix: tuple[str, ...], address: str | None, progress: bool) -> dict[str, Any]:
+    """Run the workers `entry` ("module:function") of an alignment run (sft, rm, ppo) on Ray Train with a progress
+    bar over `total` steps read from metrics.jsonl; returns the summary.json rank 0 wrote."""
+    import json
+
+    from training.loop.launch import Progress, launch_workers
+
+    run_dir = cfg.output.dir
+    bar = Progress(metrics=os.path.join(run_dir, "metrics.jsonl"), total=total, desc=kind,
+                   log_interval=log_interval, postfix=postfix)
+    launch_workers(entry, args, parallel=cfg.parallel, run_dir=run_dir, address=address,
+                   progress=bar if progress else None)
+    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+        return json.load(f)

@@ -40,12 +40,13 @@ def _in_process(kind, d):
     import torch.distributed as dist
 
     from training.align.config import RMConfig, SFTConfig
-    from training.align.reward import prepare_rm, run_rm
-    from training.align.sft import prepare_sft, run_sft
+    from training.align.reward import run_rm
+    from training.align.sft import run_sft
+    from training.align.source import prepare_align_run
     from training.loop.parallel import ensure_process_group
 
-    prepare, run, cls = (prepare_sft, run_sft, SFTConfig) if kind == "sft" else (prepare_rm, run_rm, RMConfig)
-    cfg, args = prepare(config_from_dict(cls, d, "test"))
+    run, cls = (run_sft, SFTConfig) if kind == "sft" else (run_rm, RMConfig)
+    cfg, args = prepare_align_run(config_from_dict(cls, d, "test"), kind)
     created = not dist.is_initialized()
     ensure_process_group("gloo")
     try:

@@ -65,9 +65,10 @@ def _config(run, tokenizer, train, out, *, steps, **parallel):
 def _run(d):
     from schemas.config import config_from_dict
     from training.align.config import RMConfig
-    from training.align.reward import prepare_rm, run_rm
+    from training.align.reward import run_rm
+    from training.align.source import prepare_align_run
 
-    cfg, args = prepare_rm(config_from_dict(RMConfig, d, "test"))
+    cfg, args = prepare_align_run(config_from_dict(RMConfig, d, "test"), "rm")
     return run_rm(cfg, model_cfg=ModelConfig(**args["model"]), source_checkpoint=args["source_checkpoint"],
                   on_gpu=False)
 

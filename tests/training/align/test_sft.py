@@ -30,9 +30,10 @@ def _config(run, tokenizer, out, *, steps, **parallel):
 def _run(d):
     from schemas.config import config_from_dict
     from training.align.config import SFTConfig
-    from training.align.sft import prepare_sft, run_sft
+    from training.align.sft import run_sft
+    from training.align.source import prepare_align_run
 
-    cfg, args = prepare_sft(config_from_dict(SFTConfig, d, "test"))
+    cfg, args = prepare_align_run(config_from_dict(SFTConfig, d, "test"), "sft")
     return run_sft(cfg, model_cfg=ModelConfig(**args["model"]), source_checkpoint=args["source_checkpoint"],
                    on_gpu=False)
 
@@ -96,17 +97,17 @@ def test_stopped_sft_resumes_to_the_same_losses(sft_reference, tiny_gpt_run, tin
 def test_changed_settings_are_refused(sft_reference, tiny_gpt_run, tiny_tokenizer):
     from schemas.config import config_from_dict
     from training.align.config import SFTConfig
-    from training.align.sft import prepare_sft
+    from training.align.source import prepare_align_run
     from training.loop.launch import LaunchError
 
     out, _ = sft_reference
     d = _config(tiny_gpt_run, tiny_tokenizer, out, steps=16)
     d["optimizer"]["lr"] = 1e-3
     with pytest.raises(LaunchError, match="other training settings"):
-        prepare_sft(config_from_dict(SFTConfig, d, "test"))
+        prepare_align_run(config_from_dict(SFTConfig, d, "test"), "sft")
     d = _config(tiny_gpt_run, os.path.dirname(SFT_FIXTURE), out, steps=16)
     with pytest.raises(FileNotFoundError, match="refinery_tokenizer.json"):
-        prepare_sft(config_from_dict(SFTConfig, d, "test"))
+        prepare_align_run(config_from_dict(SFTConfig, d, "test"), "sft")
 
 
 def test_generations_from_the_final_checkpoint(sft_reference, tiny_gpt_run, tiny_tokenizer):
