@@ -13,16 +13,18 @@ from __future__ import annotations
 import os
 import sys
 
+from jobs.commands._training import add_run_options, exit_on_error, quiet_megatron, ray_address
+
+# `mix` keeps its shorter help texts
+ADDRESS_HELP = "Ray cluster to join; default: RAY_ADDRESS, else local"
+
 
 def register(subparsers) -> None:
     mix = subparsers.add_parser("mix", help="choose a data mixture: DoReMi, baselines, comparison")
     actions = mix.add_subparsers(dest="mix_command", required=True)
     doremi = actions.add_parser("doremi", help="DoReMi: reference + proxy runs that learn domain weights")
     doremi.add_argument("config", help="DoReMi config YAML, e.g. jobs/doremi_tiny.yaml")
-    doremi.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. doremi.eta=0.5 (repeatable)")
-    doremi.add_argument("--address", default=None, help="Ray cluster to join; default: RAY_ADDRESS, else local")
-    doremi.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_run_options(doremi, example="doremi.eta=0.5", address_help=ADDRESS_HELP, progress_help="no progress bars")
     doremi.set_defaults(handler=_doremi)
 
     base = actions.add_parser("baseline", help="write a baseline mixture-weights file")
@@ -48,40 +50,23 @@ def register(subparsers) -> None:
 
 def _training_errors(run) -> int:
     """Run `run()`, mapping the errors a user can fix to exit 2 and a worker's failure to exit 1."""
-    from schemas.config import ConfigError
     from schemas.mixture import MixtureWeightsError
     from training.loop.launch import LaunchError
 
-    try:
-        return run()
-    except FileNotFoundError as exc:
-        print(f"refinery: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"refinery: invalid config: {exc}", file=sys.stderr)
-        return 2
-    except (LaunchError, MixtureWeightsError) as exc:
-        print(f"refinery: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # Ray Train wraps a worker's error; its traceback is already on the screen
-        if type(exc).__name__ in ("TrainingFailedError", "WorkerGroupError", "RayTaskError"):
-            print(f"refinery: training failed: {exc}", file=sys.stderr)
-            return 1
-        raise
+    status, error_status = exit_on_error(run, fixable=(FileNotFoundError, LaunchError, MixtureWeightsError),
+                                         invalid_config="config")
+    return status if error_status is None else error_status
 
 
 def _doremi(args) -> int:
-    import logging
-
     from training.mixture.config import load_doremi_config
     from training.mixture.search import run_doremi
 
-    logging.getLogger("megatron").setLevel(logging.WARNING)
+    quiet_megatron()
 
     def run():
         cfg = load_doremi_config(args.config, args.overrides)
-        summary = run_doremi(cfg, address=args.address or os.environ.get("RAY_ADDRESS"),
-                             progress=not args.no_progress)
+        summary = run_doremi(cfg, address=ray_address(args), progress=not args.no_progress)
         for r in summary["rounds"]:
             print(f"round {r['round']}: largest weight change {r['max_change']:.4g}")
         print(("converged" if summary["converged"] else "not converged")
@@ -128,15 +113,13 @@ def _baseline(args) -> int:
 
 
 def _compare(args) -> int:
-    import logging
-
     from training.mixture.compare import compare_mixtures, format_compare
 
-    logging.getLogger("megatron").setLevel(logging.WARNING)
+    quiet_megatron()
 
     def run():
         report = compare_mixtures(args.config, args.mixtures, seeds=args.seeds, out=args.out,
-                                  overrides=args.overrides, address=args.address or os.environ.get("RAY_ADDRESS"),
+                                  overrides=args.overrides, address=ray_address(args),
                                   progress=not args.no_progress)
         print(format_compare(report))
         print(f"written: {os.path.join(args.out, 'report.json')}, report.md, compare.png")

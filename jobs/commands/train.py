@@ -10,7 +10,8 @@ fix); 1 training failed on a worker (its traceback is printed above by Ray).
 from __future__ import annotations
 
 import os
-import sys
+
+from jobs.commands._training import add_run_options, load_and_launch
 
 
 def register(subparsers) -> None:
@@ -18,11 +19,7 @@ def register(subparsers) -> None:
     actions = train.add_subparsers(dest="train_command", required=True)
     pre = actions.add_parser("pretrain", help="pretrain a GPT (resumes from the run folder's latest checkpoint)")
     pre.add_argument("config", help="training config YAML, e.g. jobs/pretrain_tiny.yaml")
-    pre.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. schedule.train_steps=50 (repeatable)")
-    pre.add_argument("--address", default=None,
-                     help="Ray cluster to join ('auto', or host:port); default: RAY_ADDRESS, else a local cluster")
-    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(pre, example="schedule.train_steps=50")
     pre.set_defaults(handler=_pretrain)
     _register_sft(actions)
     _register_rm(actions)
@@ -30,33 +27,14 @@ def register(subparsers) -> None:
 
 
 def _pretrain(args) -> int:
-    import logging
-
-    from schemas.config import ConfigError
     from schemas.mixture import MixtureWeightsError
     from training.loop.config import load_pretrain_config
     from training.loop.launch import LaunchError, launch_pretrain
 
-    logging.getLogger("megatron").setLevel(logging.WARNING)
-    try:
-        cfg = load_pretrain_config(args.config, args.overrides)
-    except FileNotFoundError as exc:
-        print(f"refinery: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"refinery: invalid training config: {exc}", file=sys.stderr)
-        return 2
-    address = args.address or os.environ.get("RAY_ADDRESS")
-    try:
-        summary = launch_pretrain(cfg, address=address, progress=not args.no_progress)
-    except (LaunchError, MixtureWeightsError) as exc:
-        print(f"refinery: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # Ray Train wraps a worker's error; its traceback is already on the screen
-        if type(exc).__name__ in ("TrainingFailedError", "WorkerGroupError", "RayTaskError"):
-            print(f"refinery: training failed: {exc}", file=sys.stderr)
-            return 1
-        raise
+    summary, cfg = load_and_launch(args, load=load_pretrain_config, launch=launch_pretrain, what="training",
+                                   fixable=(LaunchError, MixtureWeightsError))
+    if summary is None:
+        return cfg
     valid = summary.get("valid_loss", {})
     print(f"trained {summary['steps']}/{summary['train_steps']} steps, {summary['tokens']:,} tokens; "
           f"valid loss {valid.get('all', float('nan')):.4f}; skipped steps {summary['bad_steps']}")
@@ -67,19 +45,11 @@ def _pretrain(args) -> int:
     return 0
 
 
-def _add_common(parser) -> None:
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. schedule.train_steps=50 (repeatable)")
-    parser.add_argument("--address", default=None,
-                        help="Ray cluster to join ('auto', or host:port); default: RAY_ADDRESS, else a local cluster")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
 def _register_sft(actions) -> None:
     sft = actions.add_parser("sft", help="supervised fine-tuning of a GPT checkpoint on instruction data "
                                          "(loss on responses only; resumes from the run folder's latest)")
     sft.add_argument("config", help="SFT config YAML, e.g. jobs/sft_tiny.yaml")
-    _add_common(sft)
+    add_run_options(sft, example="schedule.train_steps=50")
     sft.set_defaults(handler=_sft)
 
 
@@ -87,43 +57,29 @@ def _register_rm(actions) -> None:
     rm = actions.add_parser("rm", help="a reward model (GPT trunk + scalar head) on ranked answers "
                                        "(resumes from the run folder's latest)")
     rm.add_argument("config", help="reward-model config YAML, e.g. jobs/rm_tiny.yaml")
-    _add_common(rm)
+    add_run_options(rm, example="schedule.train_steps=50")
     rm.set_defaults(handler=_rm)
 
 
 def _run_align(args, kind: str):
     """(summary, config) of an SFT or RM run, or (None, exit status)."""
-    import logging
-
-    from schemas.config import ConfigError
     from training.align.config import RMConfig, SFTConfig, load_align_config
     from training.align.data import AlignDataError
     from training.loop.launch import LaunchError
 
-    logging.getLogger("megatron").setLevel(logging.WARNING)
-    try:
-        cfg = load_align_config(SFTConfig if kind == "sft" else RMConfig, args.config, args.overrides)
-    except FileNotFoundError as exc:
-        print(f"refinery: {exc}", file=sys.stderr)
-        return None, 2
-    except ConfigError as exc:
-        print(f"refinery: invalid {kind} config: {exc}", file=sys.stderr)
-        return None, 2
-    address = args.address or os.environ.get("RAY_ADDRESS")
-    try:
+    def load(path, overrides):
+        return load_align_config(SFTConfig if kind == "sft" else RMConfig, path, overrides)
+
+    def launch(cfg, **kwargs):
         if kind == "sft":
-            from training.align.sft import launch_sft as launch
+            from training.align.sft import launch_sft as launch_run
         else:
-            from training.align.reward import launch_rm as launch
-        return launch(cfg, address=address, progress=not args.no_progress), cfg
-    except (LaunchError, AlignDataError, FileNotFoundError, ValueError) as exc:
-        print(f"refinery: {exc}", file=sys.stderr)
-        return None, 2
-    except Exception as exc:  # Ray Train wraps a worker's error; its traceback is already on the screen
-        if type(exc).__name__ in ("TrainingFailedError", "WorkerGroupError", "RayTaskError"):
-            print(f"refinery: training failed: {exc}", file=sys.stderr)
-            return None, 1
-        raise
+            from training.align.reward import launch_rm as launch_run
+        return launch_run(cfg, **kwargs)
+
+    # the data and source checks raise ValueError and FileNotFoundError with the fix in the message
+    return load_and_launch(args, load=load, launch=launch, what=kind,
+                           fixable=(LaunchError, AlignDataError, FileNotFoundError, ValueError))
 
 
 def _sft(args) -> int:
@@ -161,44 +117,21 @@ def _register_ppo(actions) -> None:
     ppo = actions.add_parser("ppo", help="RLHF with PPO from an SFT run and a reward model (InstructGPT); resumes "
                                          "from the run folder's latest checkpoint")
     ppo.add_argument("config", help="PPO config YAML, e.g. jobs/ppo_tiny.yaml")
-    ppo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. ppo.iterations=20 (repeatable)")
-    ppo.add_argument("--address", default=None,
-                     help="Ray cluster to join ('auto', or host:port); default: RAY_ADDRESS, else a local cluster")
-    ppo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(ppo, example="ppo.iterations=20")
     ppo.set_defaults(handler=_ppo)
 
 
 def _ppo(args) -> int:
     """`refinery train ppo CONFIG`: exit 0 done, 2 unusable config or inputs, 1 a worker failed."""
-    import logging
-
-    from schemas.config import ConfigError
     from schemas.mixture import MixtureWeightsError
     from training.align.ppo import launch_ppo
     from training.align.ppo_config import load_ppo_config
     from training.loop.launch import LaunchError
 
-    logging.getLogger("megatron").setLevel(logging.WARNING)
-    try:
-        cfg = load_ppo_config(args.config, args.overrides)
-    except FileNotFoundError as exc:
-        print(f"refinery: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"refinery: invalid PPO config: {exc}", file=sys.stderr)
-        return 2
-    try:
-        summary = launch_ppo(cfg, address=args.address or os.environ.get("RAY_ADDRESS"),
-                             progress=not args.no_progress)
-    except (LaunchError, MixtureWeightsError) as exc:
-        print(f"refinery: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # Ray Train wraps a worker's error; its traceback is already on the screen
-        if type(exc).__name__ in ("TrainingFailedError", "WorkerGroupError", "RayTaskError"):
-            print(f"refinery: PPO failed: {exc}", file=sys.stderr)
-            return 1
-        raise
+    summary, cfg = load_and_launch(args, load=load_ppo_config, launch=launch_ppo, what="PPO",
+                                   fixable=(LaunchError, MixtureWeightsError), failed="PPO failed")
+    if summary is None:
+        return cfg
     print(f"PPO {summary['iterations']}/{summary['target_iterations']} iterations, {summary['samples']:,} samples; "
           f"reward {summary.get('first_reward', float('nan')):.4f} -> {summary.get('last_reward', float('nan')):.4f}, "
           f"KL {summary.get('last_kl', float('nan')):.3f} (beta {summary['kl_beta']:.4g}); skipped steps "
