@@ -35,7 +35,7 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
     from training.loop.metrics import MetricsLog, peak_flops
     from training.loop.optim import build_optimizer, lr_at
     from training.loop.parallel import init_parallel, shutdown_parallel
-    from training.loop.step import evaluate, train_step
+    from training.loop.step import count_step, evaluate, train_step
     from training.model.config import flops_per_token, padded_vocab_size, parameter_count
     from training.model.gpt import build_gpt
 
@@ -106,13 +106,7 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
                 domain_samples[d] += int((ids == i).sum())
             state["step"], state["samples"] = step + 1, state["samples"] + s.global_batch_size
             state["domain_samples"] = domain_samples
-            if result.finite:
-                state["optimizer_steps"] += 1
-            else:
-                state["bad_steps"] += 1
-                if state["bad_steps"] > s.max_bad_steps:
-                    raise FloatingPointError(f"step {step + 1}: {state['bad_steps']} steps with a non-finite "
-                                             f"loss or gradient (max_bad_steps {s.max_bad_steps}): stopping")
+            count_step(state, finite=result.finite, step=step, max_bad_steps=s.max_bad_steps)
             tokens_per_s = result.tokens / seconds
             record = {"step": step + 1, "loss": result.loss, "domain_loss": result.domain_loss,
                       "domain_tokens": result.domain_tokens,

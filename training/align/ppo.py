@@ -90,7 +90,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
     from training.loop.metrics import MetricsLog
     from training.loop.optim import build_optimizer
     from training.loop.parallel import init_parallel, shutdown_parallel
-    from training.loop.step import autocast, evaluate, forward_loss, global_grad_norm, reduce_gradients
+    from training.loop.step import apply_update, autocast, evaluate, forward_loss, global_grad_norm, reduce_gradients
     from training.model.config import padded_vocab_size
     from training.model.gpt import build_gpt
     from training.model.heads import ScalarHeadGPT, init_trunk_from_checkpoint
@@ -196,17 +196,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
             reduce_gradients(model, dp_group)
             norm = global_grad_norm(model)
             finite = bool(np.isfinite(norm))
-            if finite:
-                clip = cfg.optimizer.clip_grad
-                if clip > 0 and norm > clip:
-                    for p in model.parameters():
-                        if p.grad is not None:
-                            p.grad.mul_(clip / (norm + 1e-6))
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                optimizer.step()
-            for p in model.parameters():
-                p.grad = None
+            apply_update(model, optimizer, finite=finite, grad_norm=norm, clip=cfg.optimizer.clip_grad, lr=lr)
             return norm, finite
 
         start = state["iteration"]

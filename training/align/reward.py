@@ -74,7 +74,7 @@ def rm_step(model, optimizer, micro_batches: list[dict], *, global_prompts: int,
     import torch.distributed as dist
     from megatron.core import parallel_state as ps
 
-    from training.loop.step import global_grad_norm, reduce_gradients
+    from training.loop.step import apply_update, global_grad_norm, reduce_gradients
 
     for p in model.parameters():
         p.grad = None
@@ -91,16 +91,7 @@ def rm_step(model, optimizer, micro_batches: list[dict], *, global_prompts: int,
     loss = loss_sum / global_prompts
     grad_norm = global_grad_norm(model)
     finite = math.isfinite(loss) and math.isfinite(grad_norm)
-    if finite:
-        if clip > 0 and grad_norm > clip:
-            for p in model.parameters():
-                if p.grad is not None:
-                    p.grad.mul_(clip / (grad_norm + 1e-6))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        optimizer.step()
-    for p in model.parameters():
-        p.grad = None
+    apply_update(model, optimizer, finite=finite, grad_norm=grad_norm, clip=clip, lr=lr)
     return RMStepResult(loss=loss, accuracy=correct / pairs, pairs=int(pairs), margin=margin_sum / pairs,
                         grad_norm=grad_norm, finite=finite, tokens=int(tokens))
 
@@ -162,6 +153,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
     from training.loop.metrics import MetricsLog, read_metrics
     from training.loop.optim import build_optimizer, lr_at
     from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.step import count_step
     from training.model.config import padded_vocab_size
     from training.model.heads import ScalarHeadGPT, init_trunk_from_checkpoint
     from training.tokenizer import load_tokenizer
@@ -216,13 +208,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - started
             state["step"], state["prompts"] = step + 1, state["prompts"] + s.global_batch_size
-            if result.finite:
-                state["optimizer_steps"] += 1
-            else:
-                state["bad_steps"] += 1
-                if state["bad_steps"] > s.max_bad_steps:
-                    raise FloatingPointError(f"step {step + 1}: {state['bad_steps']} steps with a non-finite "
-                                             f"loss or gradient (max_bad_steps {s.max_bad_steps}): stopping")
+            count_step(state, finite=result.finite, step=step, max_bad_steps=s.max_bad_steps)
             record = {"step": step + 1, "loss": result.loss, "accuracy": result.accuracy, "margin": result.margin,
                       "pairs": result.pairs, "lr": lr, "grad_norm": result.grad_norm, "skipped": not result.finite,
                       "tokens": result.tokens, "tokens_per_s": result.tokens / seconds,

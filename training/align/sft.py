@@ -72,7 +72,7 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
     from training.loop.metrics import MetricsLog, read_metrics
     from training.loop.optim import build_optimizer, lr_at
     from training.loop.parallel import init_parallel, shutdown_parallel
-    from training.loop.step import evaluate, train_step
+    from training.loop.step import count_step, evaluate, train_step
     from training.model.config import padded_vocab_size
     from training.model.gpt import build_gpt
     from training.tokenizer import load_tokenizer
@@ -154,13 +154,7 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - started
             state["step"], state["samples"] = step + 1, state["samples"] + s.global_batch_size
-            if result.finite:
-                state["optimizer_steps"] += 1
-            else:
-                state["bad_steps"] += 1
-                if state["bad_steps"] > s.max_bad_steps:
-                    raise FloatingPointError(f"step {step + 1}: {state['bad_steps']} steps with a non-finite "
-                                             f"loss or gradient (max_bad_steps {s.max_bad_steps}): stopping")
+            count_step(state, finite=result.finite, step=step, max_bad_steps=s.max_bad_steps)
             record = {"step": step + 1, "loss": result.loss, "lr": lr, "grad_norm": result.grad_norm,
                       "skipped": not result.finite, "tokens": result.tokens, "rows": s.global_batch_size,
                       "tokens_per_s": result.tokens / seconds, "rows_per_s": s.global_batch_size / seconds,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+from typing import Any
 
 from training.loop.pipeline import forward_backward
 
@@ -90,6 +91,29 @@ def train_step(model, optimizer, micro_batches: list[dict], *, domains: tuple[st
 
     grad_norm = global_grad_norm(model)
     finite = math.isfinite(loss) and math.isfinite(grad_norm)
+    apply_update(model, optimizer, finite=finite, grad_norm=grad_norm, clip=clip, lr=lr)
+    present = {d: i for i, d in enumerate(domains) if domain_tok[i] > 0}
+    return StepResult(loss=loss, grad_norm=grad_norm, finite=finite, tokens=int(global_tokens),
+                      domain_loss={d: (domain_sum[i] / domain_tok[i]).item() for d, i in present.items()},
+                      domain_tokens={d: int(domain_tok[i]) for d, i in present.items()})
+
+
+def count_step(state: dict[str, Any], *, finite: bool, step: int, max_bad_steps: int) -> None:
+    """Count a step taken (`finite`) in state["optimizer_steps"] or one skipped in state["bad_steps"]. More than
+    `max_bad_steps` skipped steps stop the run: a loss that stays non-finite will not recover by skipping."""
+    if finite:
+        state["optimizer_steps"] += 1
+    else:
+        state["bad_steps"] += 1
+        if state["bad_steps"] > max_bad_steps:
+            raise FloatingPointError(f"step {step + 1}: {state['bad_steps']} steps with a non-finite "
+                                     f"loss or gradient (max_bad_steps {max_bad_steps}): stopping")
+
+
+def apply_update(model, optimizer, *, finite: bool, grad_norm: float, clip: float, lr: float) -> None:
+    """The end of every trainer's step (pretraining, the reward model, PPO's policy and value): when `finite`,
+    clip the gradients to norm `clip` (0: no clipping) and step at `lr`; a non-finite step is skipped, not
+    applied. The gradients are cleared either way so that the next step accumulates from zero."""
     if finite:
         if clip > 0 and grad_norm > clip:
             scale = clip / (grad_norm + 1e-6)
@@ -101,10 +125,6 @@ def train_step(model, optimizer, micro_batches: list[dict], *, domains: tuple[st
         optimizer.step()
     for p in model.parameters():
         p.grad = None
-    present = {d: i for i, d in enumerate(domains) if domain_tok[i] > 0}
-    return StepResult(loss=loss, grad_norm=grad_norm, finite=finite, tokens=int(global_tokens),
-                      domain_loss={d: (domain_sum[i] / domain_tok[i]).item() for d, i in present.items()},
-                      domain_tokens={d: int(domain_tok[i]) for d, i in present.items()})
 
 
 def reduce_gradients(model, dp_group) -> None:

@@ -97,7 +97,7 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
     from training.loop.optim import build_optimizer, lr_at
     from training.loop.parallel import init_parallel, shutdown_parallel
     from training.loop.pipeline import forward_backward
-    from training.loop.step import evaluate, train_step
+    from training.loop.step import count_step, evaluate, train_step
     from training.mixture.doremi import log_uniform_loss
     from training.model.config import padded_vocab_size
     from training.model.gpt import build_gpt
@@ -174,13 +174,7 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
             objective.micro, objective.reference = [], []
             state["step"], state["samples"] = step + 1, state["samples"] + s.global_batch_size
             state["doremi"] = objective.state()
-            if result.finite:
-                state["optimizer_steps"] += 1
-            else:
-                state["bad_steps"] += 1
-                if state["bad_steps"] > s.max_bad_steps:
-                    raise FloatingPointError(f"step {step + 1}: {state['bad_steps']} steps with a non-finite loss or "
-                                             f"gradient (max_bad_steps {s.max_bad_steps}): stopping")
+            count_step(state, finite=result.finite, step=step, max_bad_steps=s.max_bad_steps)
             record = {"step": step + 1, "loss": result.loss, "domain_loss": result.domain_loss,
                       "domain_tokens": result.domain_tokens, "lr": lr, "grad_norm": result.grad_norm,
                       "skipped": not result.finite, "seconds": time.perf_counter() - started,
