@@ -62,12 +62,17 @@ def _check_batches(schedule: ScheduleConfig, parallel: ParallelConfig) -> None:
         raise ValueError(f"schedule.warmup_steps {schedule.warmup_steps} >= train_steps {schedule.train_steps}")
 
 
+def _fine_tuning_optimizer():
+    """The optimizer setting SFT and the RM share: both fine-tune trained weights, with a lower learning rate than
+    pretraining's default and no weight decay. A function, not a constant: each dataclass needs its own field."""
+    return setting(OptimizerConfig(lr=1e-4, min_lr=1e-5, weight_decay=0.0), doc="AdamW and clipping")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class SFTConfig:
     init: InitConfig = setting(doc="the pretrained (or SFT) checkpoint to start from, and its tokenizer")
     data: AlignDataConfig = setting(doc="instruction data")
-    optimizer: OptimizerConfig = setting(OptimizerConfig(lr=1e-4, min_lr=1e-5, weight_decay=0.0),
-                                         doc="AdamW and clipping")
+    optimizer: OptimizerConfig = _fine_tuning_optimizer()
     schedule: ScheduleConfig = setting(ScheduleConfig(), doc="steps, batches (packed rows), schedule, intervals")
     parallel: ParallelConfig = setting(ParallelConfig(), doc="TP x PP x DP layout and device")
     samples: SampleLogConfig = setting(SampleLogConfig(), doc="generations logged at each evaluation")
@@ -81,8 +86,7 @@ class SFTConfig:
 class RMConfig:
     init: InitConfig = setting(doc="the SFT (or pretrained) checkpoint whose trunk the reward model starts from")
     data: AlignDataConfig = setting(doc="preference data: each row a prompt and K >= 2 answers, best first")
-    optimizer: OptimizerConfig = setting(OptimizerConfig(lr=1e-4, min_lr=1e-5, weight_decay=0.0),
-                                         doc="AdamW and clipping")
+    optimizer: OptimizerConfig = _fine_tuning_optimizer()
     schedule: ScheduleConfig = setting(ScheduleConfig(), doc="steps, batches (prompts), schedule, intervals")
     parallel: ParallelConfig = setting(ParallelConfig(), doc="TP x DP layout and device (pipeline must be 1)")
     output: OutputConfig = setting(doc="where the run writes")
