@@ -17,13 +17,22 @@ from jobs.commands._training import add_run_options, load_and_launch
 def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="train models on an exported corpus (megatron-core on Ray Train)")
     actions = train.add_subparsers(dest="train_command", required=True)
-    pre = actions.add_parser("pretrain", help="pretrain a GPT (resumes from the run folder's latest checkpoint)")
-    pre.add_argument("config", help="training config YAML, e.g. jobs/pretrain_tiny.yaml")
-    add_run_options(pre, example="schedule.train_steps=50")
-    pre.set_defaults(handler=_pretrain)
-    _register_sft(actions)
-    _register_rm(actions)
-    _register_ppo(actions)
+    for name, handler, help_text, config_help, example in (
+            ("pretrain", _pretrain, "pretrain a GPT (resumes from the run folder's latest checkpoint)",
+             "training config YAML, e.g. jobs/pretrain_tiny.yaml", "schedule.train_steps=50"),
+            ("sft", _sft, "supervised fine-tuning of a GPT checkpoint on instruction data "
+                          "(loss on responses only; resumes from the run folder's latest)",
+             "SFT config YAML, e.g. jobs/sft_tiny.yaml", "schedule.train_steps=50"),
+            ("rm", _rm, "a reward model (GPT trunk + scalar head) on ranked answers "
+                        "(resumes from the run folder's latest)",
+             "reward-model config YAML, e.g. jobs/rm_tiny.yaml", "schedule.train_steps=50"),
+            ("ppo", _ppo, "RLHF with PPO from an SFT run and a reward model (InstructGPT); resumes "
+                          "from the run folder's latest checkpoint",
+             "PPO config YAML, e.g. jobs/ppo_tiny.yaml", "ppo.iterations=20")):
+        command = actions.add_parser(name, help=help_text)
+        command.add_argument("config", help=config_help)
+        add_run_options(command, example=example)
+        command.set_defaults(handler=handler)
 
 
 def _pretrain(args) -> int:
@@ -43,22 +52,6 @@ def _pretrain(args) -> int:
               + (f"  valid loss {valid[d]:.4f}" if d in valid else ""))
     print(f"run folder: {cfg.output.dir} (metrics.jsonl, checkpoints/, summary.json)")
     return 0
-
-
-def _register_sft(actions) -> None:
-    sft = actions.add_parser("sft", help="supervised fine-tuning of a GPT checkpoint on instruction data "
-                                         "(loss on responses only; resumes from the run folder's latest)")
-    sft.add_argument("config", help="SFT config YAML, e.g. jobs/sft_tiny.yaml")
-    add_run_options(sft, example="schedule.train_steps=50")
-    sft.set_defaults(handler=_sft)
-
-
-def _register_rm(actions) -> None:
-    rm = actions.add_parser("rm", help="a reward model (GPT trunk + scalar head) on ranked answers "
-                                       "(resumes from the run folder's latest)")
-    rm.add_argument("config", help="reward-model config YAML, e.g. jobs/rm_tiny.yaml")
-    add_run_options(rm, example="schedule.train_steps=50")
-    rm.set_defaults(handler=_rm)
 
 
 def _run_align(args, kind: str):
@@ -111,14 +104,6 @@ def _rm(args) -> int:
     print(f"run folder: {cfg.output.dir} (metrics.jsonl, checkpoints/ of training.model.heads.ScalarHeadGPT, "
           f"summary.json)")
     return 0
-
-
-def _register_ppo(actions) -> None:
-    ppo = actions.add_parser("ppo", help="RLHF with PPO from an SFT run and a reward model (InstructGPT); resumes "
-                                         "from the run folder's latest checkpoint")
-    ppo.add_argument("config", help="PPO config YAML, e.g. jobs/ppo_tiny.yaml")
-    add_run_options(ppo, example="ppo.iterations=20")
-    ppo.set_defaults(handler=_ppo)
 
 
 def _ppo(args) -> int:
