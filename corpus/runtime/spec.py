@@ -125,6 +125,11 @@ def parse_job(data: Any, base_dir: str, output_override: bool = False) -> JobSpe
     phases = data.get("phases")
     if not isinstance(phases, list) or not phases:
         raise ConfigError("job.phases: at least one phase is needed. Fix: phases: [{name: clean, stages: [...]}]")
+    from corpus.dedup.block import expand_dedup_blocks
+
+    # `- dedup: {method: ...}` blocks become their index and marking phases here, so everything after
+    # (plan, phase folders, job.resolved.yaml) sees only the three-part form.
+    phases = expand_dedup_blocks(phases, _NAME)
     parsed_phases = tuple(_parse_phase(p, f"job.phases[{i}]") for i, p in enumerate(phases))
     seen = set()
     for p in parsed_phases:
