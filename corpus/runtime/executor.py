@@ -224,8 +224,7 @@ def _upstream_shards(upstream_dir: str, entries: dict[str, dict]) -> list[Shard]
     for key, e in sorted(entries.items()):
         parts = tuple(join(upstream_dir, "data", f["path"]) for f in e["files"]["data"])
         if parts:
-            shards.append(Shard(key=key, source="phase", path=upstream_dir, relpath=key, domain="",
-                                size=sum(f.get("bytes", 0) for f in e["files"]["data"]), parts=parts))
+            shards.append(Shard.of_phase(upstream_dir, key, parts, size=sum(f.get("bytes", 0) for f in e["files"]["data"])))
     return shards
 
 

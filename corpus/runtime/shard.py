@@ -25,6 +25,7 @@ from corpus.runtime.spec import InputSpec, RuntimeSpec, StageEntry
 from corpus.sources import SOURCES
 from corpus.sources.base import ReadBatch, Shard
 from corpus.stages import STAGES, BuildContext
+from corpus.stages.base import StartsShards
 from schemas.arrow import DOCUMENT_V1, REJECT_COLUMNS_V1, SCHEMA_METADATA_KEY
 
 READ_STAGE = "read"
@@ -92,8 +93,8 @@ class ShardRunner:
         writers: dict[tuple[str, str], PartWriter] = {}
         rows = {"in": 0, "kept": 0, "rejected": 0}
         for _, _, fn in self.stages:
-            if hasattr(fn, "start_shard"):
-                fn.start_shard(shard.path + " " + " ".join(shard.parts))
+            if isinstance(fn, StartsShards):
+                fn.start_shard(shard)
         try:
             for read in self._read(shard, counters):
                 rows["in"] += read.documents.num_rows + len(read.rejected)
