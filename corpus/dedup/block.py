@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from corpus.config import ConfigError, config_from_dict
+from corpus.dedup.kinds import PHASE_KINDS
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -128,8 +129,6 @@ def _read_block(item: dict, at: str, names: re.Pattern) -> tuple[DedupMethod, di
                           f"{', '.join(METHODS)}.")
     method = METHODS[name]
     knobs = {k: v for k, v in block.items() if k not in BLOCK_KEYS}
-    from corpus.phase_kinds import PHASE_KINDS
-
     config_from_dict(PHASE_KINDS[method.kind].config, knobs, at)  # knob errors name the block, not the expansion
     chosen = []
     for key, default in (("name", method.index_phase), ("mark_phase", method.mark_phase)):

@@ -154,6 +154,21 @@ def read_json(path: str) -> Any:
         return json.load(f)
 
 
+def read_json_entries(folder: str) -> dict[str, Any]:
+    """`key` -> entry of every published `*.json` in `folder` (none if it does not exist): the ledger
+    files of a phase or of a dedup step, whose writers put the key inside each entry."""
+    fs, p = filesystem(folder)
+    if not fs.exists(p):
+        return {}
+    out = {}
+    for f in sorted(fs.ls(p, detail=False)):
+        name = os.path.basename(f)
+        if name.endswith(".json") and ".tmp-" not in name:
+            entry = read_json(join(folder, name))
+            out[entry["key"]] = entry
+    return out
+
+
 def remove_temp_files(folder: str) -> int:
     """Delete leftovers of writes that never published (a killed worker); returns how many."""
     fs, p = filesystem(folder)

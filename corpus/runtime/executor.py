@@ -24,8 +24,10 @@ import yaml
 
 from corpus.io.files import (expand_paths, filesystem, is_local, join, publish_folder, remove_temp_files, write_atomic,
                              write_json_atomic)
+from corpus.dedup.kinds import PHASE_KINDS
 from corpus.io.parquet import PARTITION_KEY
 from corpus.runtime import layout, ledger
+from corpus.runtime.cross_shard import CrossShardContext
 from corpus.runtime.plan import PhasePlan, check_plan
 from corpus.runtime.pool import ActorPool, run_on_actors
 from corpus.runtime.shard import PhaseTask, ShardRunner
@@ -170,8 +172,6 @@ def _phase_identity(phase: PhaseSpec) -> list[dict[str, Any]]:
     from corpus.stages import STAGES
 
     if phase.kind != "map":
-        from corpus.phase_kinds import PHASE_KINDS
-
         kind = PHASE_KINDS[phase.kind]
         return [{"kind": phase.kind, "writes": list(kind.writes_for_stages(phase.settings))}]
     return [{"stage": e.name, "writes": list(STAGES[e.name].writes(e.config)),
@@ -231,8 +231,6 @@ def _upstream_shards(upstream_dir: str, entries: dict[str, dict]) -> list[Shard]
 def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str,
                      phase_dirs: dict[str, str], progress: bool, pool: ActorPool) -> PhaseResult:
     from corpus.io.files import read_json
-    from corpus.phase_kinds import PHASE_KINDS
-    from corpus.runtime.cross_shard import CrossShardContext
 
     phase = job.phases[plan.index]
     upstream_dir, upstream_entries = upstream

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from corpus.dedup.block import METHODS
+from corpus.dedup.kinds import PHASE_KINDS
 from corpus.runtime.spec import InputSpec, RuntimeSpec
 from corpus.sources import SOURCES
 from corpus.stages import STAGES
@@ -19,8 +21,6 @@ from schemas.config import dataclass_schema
 
 
 def job_json_schema() -> dict[str, Any]:
-    from corpus.dedup.block import METHODS
-    from corpus.phase_kinds import PHASE_KINDS
 
     inputs = []
     for name, spec in SOURCES.items():
