@@ -21,6 +21,7 @@ import tempfile
 from typing import Iterable, Iterator
 
 from corpus.io.assets import file_sha256
+from corpus.io.files import publish, write_atomic
 from corpus.lm.model import METADATA_FORMAT, LanguageModel, metadata_path
 from corpus.lm.normalize import VERSION as NORMALIZATION, normalized_lines
 from corpus.lm.tools import find_tool, run_tool
@@ -118,8 +119,8 @@ def train_language_model(docs: Iterable[str], *, lang: str, out_dir: str, source
         binary = os.path.join(work, f"{lang}.kenlm")
         run_tool([build_binary, arpa, binary])
         names = {"sentencepiece": f"{lang}.sp.model", "kenlm": f"{lang}.kenlm"}
-        os.replace(prefix + ".model", os.path.join(out_dir, names["sentencepiece"]))
-        os.replace(binary, os.path.join(out_dir, names["kenlm"]))
+        publish(prefix + ".model", os.path.join(out_dir, names["sentencepiece"]))
+        publish(binary, os.path.join(out_dir, names["kenlm"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -150,7 +151,4 @@ def _quantiles(values: list[float | None]) -> dict:
 
 
 def _write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True))
