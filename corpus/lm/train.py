@@ -38,7 +38,7 @@ def is_heldout(text: str) -> bool:
 
 def read_reference(lang: str, samples_dest: str | None = None) -> tuple[list[str], dict]:
     """The Wikipedia summaries of `lang` from the sample corpus, and a description of that source."""
-    from corpus.sources.samples import MANIFEST, sample_path
+    from corpus.samples import MANIFEST, sample_path
 
     if lang not in REFERENCE_FILES:
         raise ValueError(f"no reference Wikipedia text for language {lang!r} (have "
