@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 from corpus.dedup.kind import StepWorker, WorkItem
 from corpus.io.files import join
-from corpus.runtime import ledger
+from corpus.runtime import layout, ledger
 from corpus.runtime.pool import ActorPool, run_on_actors
 
 
@@ -33,7 +33,7 @@ class CrossShardContext:
 
     def upstream_parts(self) -> dict[str, list[str]]:
         """key -> the upstream part files of that shard (one per domain)."""
-        return {k: [join(self.upstream_dir, "data", f["path"]) for f in e["files"]["data"]]
+        return {k: [join(self.upstream_dir, layout.DATA, f["path"]) for f in e["files"]["data"]]
                 for k, e in sorted(self.upstream_entries.items()) if e["files"]["data"]}
 
     def run_on_actors(self, step: str, items: Sequence[WorkItem], factory: Callable[[], StepWorker]) -> list[str]:

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from corpus.config import config_from_dict
 from corpus.io.files import join
 from corpus.io.parquet import PartWriter, domain_of, partition_path, read_batches
+from corpus.runtime import layout
 from corpus.runtime.layout import relative_to
 from corpus.runtime.spec import InputSpec, RuntimeSpec, StageEntry
 from corpus.sources import SOURCES
@@ -49,11 +50,11 @@ class PhaseTask:
 
     @property
     def data_dir(self) -> str:
-        return join(self.phase_dir, "data")
+        return join(self.phase_dir, layout.DATA)
 
     @property
     def rejected_dir(self) -> str:
-        return join(self.phase_dir, "rejected")
+        return join(self.phase_dir, layout.REJECTED)
 
 
 
