@@ -73,6 +73,9 @@ class TracedContext:
 
         return self.inner.run_on_actors(step, items, Traced)
 
+    def committed(self, step):
+        return self.inner.committed(step)
+
 
 def run(edges: int, shards: int, partitions: int, workers: int, mode: str) -> dict:
     from corpus.dedup.components import run_components, write_both_ways

@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_texts() -> dict[str, list[str]]:
-    from corpus.sources.samples import sample_path
+    from corpus.samples import sample_path
 
     wiki = []
     for lang in ("en-us", "es-es", "fr-fr"):

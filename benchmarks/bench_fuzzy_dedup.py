@@ -29,7 +29,7 @@ BANDS, ROWS, NGRAM = 9, 13, 5
 def build_inputs(folder: str, extra: int, shards: int) -> list[dict]:
     from corpus.dedup.evaluate import read_labelled
     from corpus.dedup.labelled import build_labelled
-    from corpus.sources.samples import sample_path
+    from corpus.samples import sample_path
 
     labelled_path = os.path.expanduser("~/.cache/refinery/dedup/labelled.jsonl")
     if not os.path.exists(labelled_path):

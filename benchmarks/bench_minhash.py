@@ -31,7 +31,7 @@ NGRAM = 5
 
 
 def load_texts(repeat: int, limit: int) -> list[str]:
-    from corpus.sources.samples import sample_path
+    from corpus.samples import sample_path
 
     with open(os.path.join(sample_path("wiki-summaries"), "data", "summaries_en-us.json"), encoding="utf-8") as f:
         texts = [v["extract"] for _, v in sorted(json.load(f).items()) if v.get("extract")]

@@ -33,7 +33,7 @@ import pyarrow as pa  # noqa: E402
 
 def load_documents(n_wiki: int, max_pages: int | None) -> list[str]:
     from corpus.quality.data import WEB_SAMPLES, iter_web_pages, page_text, read_wiki_positives
-    from corpus.sources.samples import sample_path
+    from corpus.samples import sample_path
 
     wiki = [e.text for e in read_wiki_positives(sample_path("wiki-summaries"), n_wiki)]
     folders = {name: sample_path(name) for name in WEB_SAMPLES}

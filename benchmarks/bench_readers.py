@@ -37,7 +37,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from corpus.config import config_from_dict  # noqa: E402
 from corpus.sources import SOURCES  # noqa: E402
 from corpus.sources.base import Shard  # noqa: E402
-from corpus.sources.samples import sample_path  # noqa: E402
+from corpus.samples import sample_path  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)

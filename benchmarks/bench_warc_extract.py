@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from corpus.sources.base import Shard  # noqa: E402
 from corpus.sources.commoncrawl import CommonCrawlConfig, read_commoncrawl  # noqa: E402
-from corpus.sources.samples import sample_path  # noqa: E402
+from corpus.samples import sample_path  # noqa: E402
 from corpus.sources.text_overlap import token_prf  # noqa: E402
 
 URL = "http://newspaper4k.sample/{name}?copy={copy}"

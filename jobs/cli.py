@@ -125,6 +125,8 @@ def _validate(args) -> int:
 
 
 def _build(args) -> int:
+    from corpus.io.files import join
+    from corpus.runtime import layout
     from corpus.runtime.executor import run_job
 
     job = _load(args, output=args.output)
@@ -138,7 +140,7 @@ def _build(args) -> int:
     if final.totals["rows_kept"] == 0:
         print(_nothing_kept(result.phases))
     print(f"output: {result.final_data or 'none (shards were quarantined)'}")
-    print(f"stats:  {result.job_dir}/stats.json")
+    print(f"stats:  {join(result.job_dir, layout.STATS)}")
     return result.exit_code
 
 
@@ -179,7 +181,7 @@ def _stats(args) -> int:
             missing = exc
         else:
             print(f"final corpus: {final}/ ({documents} documents, Hive-partitioned by domain)\n"
-                  f"  duckdb: select domain, count(*) from read_parquet('{final}/*/*.parquet', "
+                  f"  duckdb: select domain, count(*) from read_parquet('{join(final, layout.PARQUET_GLOB)}', "
                   f"hive_partitioning=true) group by 1")
     else:
         print("final corpus: none (shards were quarantined: fix them and run the same build again)")

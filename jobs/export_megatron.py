@@ -62,7 +62,7 @@ class ExportWorker:
 
 def list_items(final_data: str, out: str) -> list[ExportItem]:
     items = []
-    for path in expand_paths([join(final_data, "*", "*.parquet")]):
+    for path in expand_paths([join(final_data, layout.PARQUET_GLOB)]):
         domain = domain_of(path)
         if domain is None:
             continue
@@ -73,7 +73,7 @@ def list_items(final_data: str, out: str) -> list[ExportItem]:
 
 
 def default_out(run_dir: str, tokenizer_sha: str) -> str:
-    return join(run_dir, f"export-megatron-{tokenizer_sha[:10]}")
+    return layout.export_dir(run_dir, tokenizer_sha)
 
 
 def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None, workers: int = 2,
@@ -122,7 +122,7 @@ def export_megatron(run_dir: str, tokenizer_dir: str, *, out: str | None = None,
                                f"see {out}/quarantine/, fix, then rerun")
         done = ledger.committed(out)
     manifest = _merge(items, done, out, tok, identity, merge_shards, read_counts)
-    write_json_atomic(join(run_dir, "export_stats.json"), {
+    write_json_atomic(join(run_dir, layout.EXPORT_STATS), {
         "export_dir": layout.record_path(run_dir, out), "tokenizer_sha256": tok.sha256, "finished_at": time.time(),
         "tokens": {d: v["tokens"] for d, v in manifest["domains"].items()},
         "documents": {d: v["documents"] for d, v in manifest["domains"].items()},

@@ -14,6 +14,8 @@ import math
 import os
 from typing import Any, Mapping
 
+from schemas.atomic_files import write_atomic
+
 FORMAT = "refinery-mixture-weights-v1"
 SUM_TOLERANCE = 1e-6
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "mixture_weights_v1.schema.json")
@@ -91,10 +93,4 @@ def make_mixture_weights(weights: Mapping[str, float], *, method: str, inputs: l
 
 def write_mixture_weights(path: str, mixture: MixtureWeights) -> None:
     validate_mixture_weights(mixture.to_json())
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(mixture.to_json(), f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(mixture.to_json(), indent=2) + "\n")

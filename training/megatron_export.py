@@ -21,6 +21,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from training.atomic_files import publish
+
 
 def _megatron():
     try:
@@ -115,16 +117,5 @@ def _dataset_builder(out_prefix: str, dtype) -> Iterator[Any]:
             if os.path.exists(p):
                 os.remove(p)
         raise
-    _publish(tmp_bin, f"{out_prefix}.bin")
-    _publish(tmp_idx, f"{out_prefix}.idx")
-
-
-def _publish(tmp: str, final: str) -> None:
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    fd = os.open(os.path.dirname(os.path.abspath(final)), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    publish(tmp_bin, f"{out_prefix}.bin")
+    publish(tmp_idx, f"{out_prefix}.idx")

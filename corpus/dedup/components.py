@@ -24,7 +24,6 @@ import pyarrow as pa
 from corpus.dedup.layout import (drilled, ordinal_of, partition_items, partition_of, peak_rss_mb, priority_of,
                                  shuffle_read, shuffle_write)
 from corpus.io.files import join
-from corpus.runtime import ledger
 
 EDGES = pa.schema([("u", pa.int64()), ("v", pa.int64())])
 ASSIGN = pa.schema([("node", pa.int64()), ("root", pa.int64())])
@@ -128,7 +127,7 @@ def run_components(ctx, edges_dir: str, partitions: int, shards: int, drill_step
                                                        drill_step, ctx.phase_dir))
             if q:
                 return {"quarantined": q, "rounds": rounds}
-            entries = ledger.committed(join(ctx.phase_dir, step)).values()
+            entries = ctx.committed(step).values()
             changed += sum(e["changed"] for e in entries)
             peak = max([peak, *(e["peak_rss_mb"] for e in entries)])
             src = out
@@ -140,6 +139,6 @@ def run_components(ctx, edges_dir: str, partitions: int, shards: int, drill_step
     out = join(ctx.phase_dir, "assign", "out")
     q = ctx.run_on_actors("assign", items, drilled(functools.partial(Assign, src, out, partitions, shards),
                                                    "assign", drill_step, ctx.phase_dir))
-    entries = ledger.committed(join(ctx.phase_dir, "assign")).values()
+    entries = ctx.committed("assign").values()
     return {"quarantined": q, "rounds": rounds, "leaves": sum(e["leaves"] for e in entries),
             "components_peak_rss_mb": max([peak, *(e["peak_rss_mb"] for e in entries)])}

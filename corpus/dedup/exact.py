@@ -27,8 +27,7 @@ from corpus.dedup.layout import (PRIORITY_SHIFT, node_keys, ordinal_of, partitio
 from corpus.dedup.results import NODES, ResultsWorker, nodes_path
 from corpus.dedup.text import normalize
 from corpus.io.files import join, write_json_atomic
-from corpus.runtime import ledger
-from corpus.runtime.cross_shard import PhaseKind
+from corpus.dedup.kind import PhaseKind
 
 DIGESTS = pa.schema([("h1", pa.uint64()), ("h2", pa.uint64()), ("node", pa.int64())])
 
@@ -128,7 +127,7 @@ def run_exact_dedup(cfg: ExactDedupConfig, ctx) -> dict:
         return {"quarantined": q}
     q = ctx.run_on_actors("results", shards, functools.partial(ResultsWorker, ctx.phase_dir,
                                                                join(ctx.phase_dir, "assign", "out")))
-    entries = ledger.committed(join(ctx.phase_dir, "results")).values()
+    entries = ctx.committed("results").values()
     return {"quarantined": q, "partitions": partitions, "documents": sum(e["rows_in"] for e in entries),
             "duplicates": sum(e["duplicates"] for e in entries)}
 

@@ -30,8 +30,7 @@ from corpus.dedup.lsh import band_hashes, choose_bands
 from corpus.dedup.minhash import HASH_FAMILY, text_signatures
 from corpus.dedup.results import NODES, ResultsWorker, nodes_path
 from corpus.io.files import filesystem, join, read_json, write_json_atomic
-from corpus.runtime import ledger
-from corpus.runtime.cross_shard import PhaseKind
+from corpus.dedup.kind import PhaseKind
 
 BUCKETS = pa.schema([("bucket", pa.uint64()), ("node", pa.int64())])
 
@@ -181,7 +180,7 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
                                                 len(shards) if cfg.verify else 0))
     if q:
         return {**summary, "quarantined": q}
-    entries = ledger.committed(join(ctx.phase_dir, "buckets")).values()
+    entries = ctx.committed("buckets").values()
     summary["candidate_edges"] = sum(e["candidate_edges"] for e in entries)
     edges = join(ctx.phase_dir, "buckets", "out")
     if cfg.verify:
@@ -190,7 +189,7 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
         q = run("verify", shards, functools.partial(VerifyWorker, cfg, ctx.phase_dir, partitions, shards))
         if q:
             return {**summary, "quarantined": q}
-        summary["verified_edges"] = sum(e["verified_edges"] for e in ledger.committed(join(ctx.phase_dir, "verify")).values())
+        summary["verified_edges"] = sum(e["verified_edges"] for e in ctx.committed("verify").values())
         edges = join(ctx.phase_dir, "verify", "out")
     cc = run_components(ctx, edges, partitions, len(shards),
                         drill_step=cfg.drill_kill_step)
@@ -198,7 +197,7 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
     if cc.get("quarantined"):
         return summary
     q = run("results", shards, functools.partial(ResultsWorker, ctx.phase_dir, join(ctx.phase_dir, "assign", "out")))
-    entries = ledger.committed(join(ctx.phase_dir, "results")).values()
+    entries = ctx.committed("results").values()
     summary.update(quarantined=q, documents=sum(e["rows_in"] for e in entries),
                    duplicates=sum(e["duplicates"] for e in entries))
     return summary

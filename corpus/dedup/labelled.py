@@ -81,7 +81,7 @@ def shakespeare_records(folder: str) -> list[dict]:
 
 
 def build_labelled(out_path: str, pairs: int = 700, negatives: int = 1400, seed: int = 13) -> dict:
-    from corpus.sources.samples import sample_path
+    from corpus.samples import sample_path
 
     records = wikipedia_records(os.path.join(sample_path("wiki-summaries"), "data", "summaries_en-us.json"),
                                 pairs, negatives, seed)

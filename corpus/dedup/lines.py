@@ -26,8 +26,7 @@ from corpus.dedup.layout import (partition_items, peak_rss_mb, read_shard, shard
                                  shuffle_write, write_table_atomic)
 from corpus.dedup.text import hash_strings, normalize
 from corpus.io.files import join
-from corpus.runtime import ledger
-from corpus.runtime.cross_shard import PhaseKind
+from corpus.dedup.kind import PhaseKind
 
 COUNTS = pa.schema([("hash", pa.uint64()), ("group", pa.int32()), ("ordinal", pa.int32()), ("count", pa.int64()),
                     ("first_doc", pa.int64()), ("first_line", pa.int32())])
@@ -156,8 +155,8 @@ def run_line_dedup(cfg: LineDedupConfig, ctx) -> dict:
     if q:
         return {"quarantined": q}
     q = ctx.run_on_actors("marks", shards, functools.partial(MarkWorker, cfg, ctx.phase_dir))
-    h = ledger.committed(join(ctx.phase_dir, "hashes")).values()
-    m = ledger.committed(join(ctx.phase_dir, "marks")).values()
+    h = ctx.committed("hashes").values()
+    m = ctx.committed("marks").values()
     return {"quarantined": q, "partitions": partitions, "lines": sum(e["lines"] for e in h),
             "lines_removed": sum(e["lines_removed"] for e in m)}
 

@@ -1,8 +1,8 @@
 """Run a dedup phase kind in this process, without Ray: for `refinery dedup eval`, benchmarks and tests.
 
-The context has the same surface as corpus.runtime.cross_shard.CrossShardContext and writes the same
-ledger files, one item after another with one worker, so results are those of the distributed run
-(which tests check), and a rerun resumes.
+The context implements corpus.dedup.kind.PhaseContext as the runtime does and writes the same ledger
+files, one item after another with one worker, so results are those of the distributed run (which tests
+check), and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import os
 
 import pyarrow as pa
 
-from corpus.io.files import join, write_json_atomic
+from corpus.io.files import join, read_json_entries, write_json_atomic
 from corpus.io.parquet import partition_path
-from corpus.runtime import ledger
 
 
 @dataclasses.dataclass
@@ -29,7 +28,7 @@ class LocalContext:
 
     def run_on_actors(self, step, items, factory) -> list[str]:
         step_dir = join(self.phase_dir, step)
-        done = ledger.committed(step_dir)
+        done = self.committed(step)
         worker = None
         for item in items:
             if item.key in done:
@@ -38,6 +37,9 @@ class LocalContext:
             entry = worker.run(item, 1)
             write_json_atomic(join(step_dir, "ledger", f"{item.key}.json"), entry)
         return []
+
+    def committed(self, step: str) -> dict[str, dict]:
+        return read_json_entries(join(self.phase_dir, step, "ledger"))
 
 
 def write_shards(table: pa.Table, folder: str, shards: int, domain: str = "web") -> dict[str, list[str]]:

@@ -7,8 +7,6 @@ minhash_dedup), which join them on `id` shard by shard, so a removal worker hold
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +17,6 @@ from corpus.io.files import filesystem, join
 
 NODES = pa.schema([("id", pa.string()), ("node", pa.int64())])
 RESULTS = pa.schema([("id", pa.string()), ("cluster", pa.int64()), ("duplicate", pa.bool_())])
-_PART_KEY = re.compile(r"part-([^/\s]+)\.parquet")
 
 
 def nodes_path(phase_dir: str, key: str) -> str:
@@ -51,13 +48,14 @@ class ResultsWorker:
                 "peak_rss_mb": peak_rss_mb()}
 
 
-def shard_key_from(source: str) -> str:
-    """The upstream shard key from what the runtime passes to `start_shard` (its part file paths)."""
-    found = _PART_KEY.findall(source)
-    if not found:
-        raise ValueError(f"dedup removal: cannot tell the shard from {source!r}; the stage must run in a "
-                         f"map phase that reads the dedup phase's upstream output")
-    return found[0]
+def upstream_key(shard) -> str:
+    """The key of the upstream shard whose results to join: a removal stage reads a later phase's shard
+    (its `parts` are the upstream part files), whose key is the upstream ledger key the dedup phase
+    named its results after."""
+    if not shard.parts:
+        raise ValueError(f"dedup removal: shard {shard.key} ({shard.path}) is read from the job's inputs; "
+                         f"the stage must run in a map phase that reads the dedup phase's upstream output")
+    return shard.key
 
 
 class ShardResults:
@@ -67,8 +65,8 @@ class ShardResults:
         self.phase_dir, self.what = phase_dir, what
         self.table: pa.Table | None = None
 
-    def start_shard(self, source: str) -> None:
-        path = results_path(self.phase_dir, shard_key_from(source))
+    def start_shard(self, shard) -> None:
+        path = results_path(self.phase_dir, upstream_key(shard))
         fs, p = filesystem(path)
         if not fs.exists(p):
             raise FileNotFoundError(f"{self.what}: no results for this shard at {path}; was the dedup phase "

@@ -1,10 +1,9 @@
 """Paths and URIs through fsspec: listing inputs, atomic publication of finished files and folders.
 
 Atomic publication is the base of exactly-once commits: a file is written under a temporary name,
-flushed to stable storage, then renamed. A reader never sees half a file, and a crash leaves only a
-`*.tmp-*` file that the next run removes. A rename is durable only once the folder holding the new name
-is fsynced, and a new folder only once its parent is: `make_dirs` and `publish` do both, so a power
-loss after a ledger entry cannot lose the part file (or the partition folder) it names.
+flushed to stable storage, then renamed. The helpers that do it live in schemas/atomic_files.py, shared
+with the training half, and every corpus module reaches them through this module. Corpus code writes
+no file any other way that a reader could see half-written.
 """
 
 from __future__ import annotations
@@ -12,20 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from typing import Any
 
 import fsspec
-from fsspec.core import url_to_fs
 
+from schemas.atomic_files import (filesystem, fsync_dir, is_local, make_dirs, publish, publish_dir,
+                                  rename_into_place, temp_name, write_atomic, write_json_atomic)
 
-def filesystem(path: str):
-    """(fs, path without protocol) for a local path or any fsspec URI (s3://, gs://, memory://)."""
-    return url_to_fs(path)
-
-
-def is_local(fs) -> bool:
-    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+__all__ = ["filesystem", "is_local", "join", "expand_paths", "temp_name", "make_dirs", "publish", "publish_dir",
+           "write_atomic", "write_json_atomic", "publish_folder", "read_json", "read_json_entries",
+           "remove_temp_files"]
 
 
 def join(base: str, *parts: str) -> str:
@@ -46,64 +41,6 @@ def expand_paths(patterns: list[str], walk_folders: bool = True) -> list[str]:
             elif fs.exists(p):
                 found.add(prefix + p)
     return sorted(found)
-
-
-def temp_name(final_path: str) -> str:
-    return f"{final_path}.tmp-{uuid.uuid4().hex}"
-
-
-def make_dirs(folder: str) -> None:
-    """Create `folder` and its missing parents; locally, each new folder's parent is fsynced so that the
-    new entry survives a crash (object stores have no folders to make durable)."""
-    fs, p = filesystem(folder)
-    if not is_local(fs):
-        fs.makedirs(p, exist_ok=True)
-        return
-    missing = []
-    p = os.path.abspath(p)
-    while not os.path.isdir(p):
-        missing.append(p)
-        p = os.path.dirname(p)
-    for new in reversed(missing):
-        try:
-            os.mkdir(new)
-        except FileExistsError:  # another worker made it: it made it durable too
-            continue
-        _fsync_dir(os.path.dirname(new))
-
-
-def publish(tmp_path: str, final_path: str) -> None:
-    """fsync the finished temp file, then rename it over the final name."""
-    fs, tmp = filesystem(tmp_path)
-    _, final = filesystem(final_path)
-    if is_local(fs):
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-        _fsync_dir(os.path.dirname(final))
-    else:  # object stores publish a whole object at close; the rename is a copy
-        fs.mv(tmp, final)
-
-
-def _fsync_dir(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str, data: bytes | str) -> None:
-    """Write a whole small file under a temp name, then publish it: readers see the old bytes or the new."""
-    make_dirs(path.rsplit("/", 1)[0] if "/" in path else ".")
-    tmp = temp_name(path)
-    with fsspec.open(tmp, "wb") as f:
-        f.write(data.encode("utf-8") if isinstance(data, str) else data)
-    publish(tmp, path)
-
-
-def write_json_atomic(path: str, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def publish_folder(files: dict[str, str], folder: str) -> None:
@@ -139,19 +76,28 @@ def publish_folder(files: dict[str, str], folder: str) -> None:
             with open(dst, "rb+") as f:
                 os.fsync(f.fileno())
     for dirpath, _, _ in os.walk(tmp, topdown=False):
-        _fsync_dir(dirpath)
-    old = f"{root}.old-{uuid.uuid4().hex}" if os.path.exists(root) else None
-    if old:
-        os.rename(root, old)
-    os.rename(tmp, root)
-    _fsync_dir(parent)
-    if old:
-        shutil.rmtree(old)
+        fsync_dir(dirpath)
+    rename_into_place(tmp, root)
 
 
 def read_json(path: str) -> Any:
     with fsspec.open(path, "r", encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_json_entries(folder: str) -> dict[str, Any]:
+    """`key` -> entry of every published `*.json` in `folder` (none if it does not exist): the ledger
+    files of a phase or of a dedup step, whose writers put the key inside each entry."""
+    fs, p = filesystem(folder)
+    if not fs.exists(p):
+        return {}
+    out = {}
+    for f in sorted(fs.ls(p, detail=False)):
+        name = os.path.basename(f)
+        if name.endswith(".json") and ".tmp-" not in name:
+            entry = read_json(join(folder, name))
+            out[entry["key"]] = entry
+    return out
 
 
 def remove_temp_files(folder: str) -> int:

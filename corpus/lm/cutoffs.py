@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 import pyarrow as pa
+
+from corpus.io.files import write_atomic
 
 FORMAT = "refinery-lm-cutoffs/1"
 DEFAULT_PERCENTILES = (30.0, 60.0)
@@ -54,12 +55,7 @@ def write_cutoffs(path: str, lang: str, cutoffs: dict, percentiles: tuple[float,
             raise ValueError(f"{path} holds cut-offs at percentiles {data['percentiles']}, not "
                              f"{list(percentiles)}: write to another file")
     data["languages"][lang] = cutoffs
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".cutoffs-", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(os.path.abspath(path), json.dumps(data, indent=2, sort_keys=True))
     return data
 
 

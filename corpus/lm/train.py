@@ -21,6 +21,7 @@ import tempfile
 from typing import Iterable, Iterator
 
 from corpus.io.assets import file_sha256
+from corpus.io.files import publish, write_atomic
 from corpus.lm.model import METADATA_FORMAT, LanguageModel, metadata_path
 from corpus.lm.normalize import VERSION as NORMALIZATION, normalized_lines
 from corpus.lm.tools import find_tool, run_tool
@@ -37,7 +38,7 @@ def is_heldout(text: str) -> bool:
 
 def read_reference(lang: str, samples_dest: str | None = None) -> tuple[list[str], dict]:
     """The Wikipedia summaries of `lang` from the sample corpus, and a description of that source."""
-    from corpus.sources.samples import MANIFEST, sample_path
+    from corpus.samples import MANIFEST, sample_path
 
     if lang not in REFERENCE_FILES:
         raise ValueError(f"no reference Wikipedia text for language {lang!r} (have "
@@ -118,8 +119,8 @@ def train_language_model(docs: Iterable[str], *, lang: str, out_dir: str, source
         binary = os.path.join(work, f"{lang}.kenlm")
         run_tool([build_binary, arpa, binary])
         names = {"sentencepiece": f"{lang}.sp.model", "kenlm": f"{lang}.kenlm"}
-        os.replace(prefix + ".model", os.path.join(out_dir, names["sentencepiece"]))
-        os.replace(binary, os.path.join(out_dir, names["kenlm"]))
+        publish(prefix + ".model", os.path.join(out_dir, names["sentencepiece"]))
+        publish(binary, os.path.join(out_dir, names["kenlm"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -150,7 +151,4 @@ def _quantiles(values: list[float | None]) -> dict:
 
 
 def _write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True))

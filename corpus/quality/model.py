@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from corpus.io.assets import resolve_asset
+from corpus.io.files import write_atomic
 
 FORMAT = "refinery-quality-npz-1"
 SUFFIX = ".npz"
@@ -100,17 +101,11 @@ def write_model(model: QualityModel, path: str) -> None:
     """Writes `path` (.npz) atomically (temporary name, then rename)."""
     if not path.endswith(SUFFIX):
         raise QualityModelError(f"quality model path {path!r} must end with {SUFFIX}")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     buf = io.BytesIO()
     text = json.dumps({"format": FORMAT, "vectorizer": model.settings}, sort_keys=True)
     np.savez_compressed(buf, settings=np.array(text), coef=model.coef.astype(np.float64),
                         intercept=np.array(model.intercept, dtype=np.float64))
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(os.path.abspath(path), buf.getvalue())
 
 
 def read_model(uri: str, sha256: str) -> QualityModel:

@@ -101,7 +101,7 @@ def collect_run(run_dir: str) -> RunData:
     phases, stages, tokens, map_phases = [], [], [], []
     for p in stats["phases"]:
         folder = folders[p["name"]]
-        phase_stats = read_json(join(folder, "stats.json"))
+        phase_stats = read_json(join(folder, layout.PHASE_STATS))
         kind = phase_stats.get("kind", "map")
         if kind != "map":
             phases.append(PhaseSummary(name=p["name"], kind=kind, folder=folder, shards=p["shards"],

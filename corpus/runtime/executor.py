@@ -24,8 +24,10 @@ import yaml
 
 from corpus.io.files import (expand_paths, filesystem, is_local, join, publish_folder, remove_temp_files, write_atomic,
                              write_json_atomic)
+from corpus.dedup.kinds import PHASE_KINDS
 from corpus.io.parquet import PARTITION_KEY
 from corpus.runtime import layout, ledger
+from corpus.runtime.cross_shard import CrossShardContext
 from corpus.runtime.plan import PhasePlan, check_plan
 from corpus.runtime.pool import ActorPool, run_on_actors
 from corpus.runtime.shard import PhaseTask, ShardRunner
@@ -113,7 +115,7 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
     last_map = [p for p in results if p.kind == "map"][-1]
     if job_result.exit_code == EXIT_OK:
         files = (_final_files(last_map.phase_dir)
-                 or _empty_part(join(last_map.phase_dir, "data"), job.inputs[0].domain))
+                 or _empty_part(join(last_map.phase_dir, layout.DATA), job.inputs[0].domain))
         publish_folder(files, layout.final_dir(root))
     else:  # a final/ of an earlier build would pass for this one's
         fs, final_path = filesystem(layout.final_dir(root))
@@ -133,7 +135,7 @@ def run_job(job: JobSpec, *, address: str | None = None, progress: bool = True,
 def _final_files(phase_dir: str) -> dict[str, str]:
     """`domain=X/part-N.parquet` -> the committed part file of the phase (what the ledger names; a stray
     file in data/ is not part of the corpus)."""
-    return {f["path"]: join(phase_dir, "data", f["path"])
+    return {f["path"]: join(phase_dir, layout.DATA, f["path"])
             for e in ledger.committed(phase_dir).values() for f in e["files"]["data"]}
 
 
@@ -170,8 +172,6 @@ def _phase_identity(phase: PhaseSpec) -> list[dict[str, Any]]:
     from corpus.stages import STAGES
 
     if phase.kind != "map":
-        from corpus.phase_kinds import PHASE_KINDS
-
         kind = PHASE_KINDS[phase.kind]
         return [{"kind": phase.kind, "writes": list(kind.writes_for_stages(phase.settings))}]
     return [{"stage": e.name, "writes": list(STAGES[e.name].writes(e.config)),
@@ -222,24 +222,21 @@ def list_source_shards(job: JobSpec) -> list[Shard]:
 def _upstream_shards(upstream_dir: str, entries: dict[str, dict]) -> list[Shard]:
     shards = []
     for key, e in sorted(entries.items()):
-        parts = tuple(join(upstream_dir, "data", f["path"]) for f in e["files"]["data"])
+        parts = tuple(join(upstream_dir, layout.DATA, f["path"]) for f in e["files"]["data"])
         if parts:
-            shards.append(Shard(key=key, source="phase", path=upstream_dir, relpath=key, domain="",
-                                size=sum(f.get("bytes", 0) for f in e["files"]["data"]), parts=parts))
+            shards.append(Shard.of_phase(upstream_dir, key, parts, size=sum(f.get("bytes", 0) for f in e["files"]["data"])))
     return shards
 
 
 def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str,
                      phase_dirs: dict[str, str], progress: bool, pool: ActorPool) -> PhaseResult:
     from corpus.io.files import read_json
-    from corpus.phase_kinds import PHASE_KINDS
-    from corpus.runtime.cross_shard import CrossShardContext
 
     phase = job.phases[plan.index]
     upstream_dir, upstream_entries = upstream
     pdir = join(root, phase_dir_name(job, plan, chain_id))
     remove_temp_files(pdir)
-    done_marker = join(pdir, "_DONE.json")
+    done_marker = join(pdir, layout.DONE)
     fs, p = filesystem(done_marker)
     skipped = fs.exists(p)
     if skipped:
@@ -259,7 +256,7 @@ def _run_cross_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_i
     rows = sum(e["rows_kept"] for e in upstream_entries.values())
     totals = {"rows_in": rows, "rows_kept": rows, "rows_rejected": 0, "dropped": {}, "counters": {},
               "summary": summary}
-    write_json_atomic(join(pdir, "stats.json"), {"phase": phase.name, "kind": phase.kind, **totals})
+    write_json_atomic(join(pdir, layout.PHASE_STATS), {"phase": phase.name, "kind": phase.kind, **totals})
     n = len(upstream_entries)
     return PhaseResult(name=phase.name, phase_dir=pdir, shards=n, skipped=n if skipped else 0,
                        quarantined=list(summary.get("quarantined", [])), totals=totals, kind=phase.kind)
@@ -310,11 +307,11 @@ def _run_phase(job: JobSpec, plan: PhasePlan, root: str, upstream, chain_id: str
         from corpus.runtime.stats import ConservationError
         raise ConservationError(f"{pdir}: shards neither committed nor quarantined: {sorted(missing)[:10]}")
     totals = merge_entries(list(entries.values()))
-    write_json_atomic(join(pdir, "stats.json"), {"phase": phase.name, "quarantined": quarantined, **totals})
+    write_json_atomic(join(pdir, layout.PHASE_STATS), {"phase": phase.name, "quarantined": quarantined, **totals})
     table = stats_table(phase.name, [entries[k] for k in sorted(entries)])
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    write_atomic(join(pdir, "stats.parquet"), sink.getvalue().to_pybytes())
+    write_atomic(join(pdir, layout.PHASE_STATS_TABLE), sink.getvalue().to_pybytes())
     return PhaseResult(name=phase.name, phase_dir=pdir, shards=len(shards), skipped=len(shards) - len(todo),
                        quarantined=quarantined, totals=totals)
 

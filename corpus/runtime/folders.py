@@ -12,7 +12,7 @@ import os
 import re
 
 from corpus.io.files import filesystem, join
-from corpus.runtime import ledger
+from corpus.runtime import layout, ledger
 from corpus.runtime.executor import planned_phase_dirs
 from corpus.runtime.spec import JobSpec
 
@@ -39,9 +39,9 @@ def phase_status(job: JobSpec) -> list[PhaseFolder]:
 def _status(path: str, kind: str) -> str:
     fs, p = filesystem(path)
     if kind != "map":
-        return "done" if fs.exists(join(p, "_DONE.json")) else "not run"
+        return "done" if fs.exists(join(p, layout.DONE)) else "not run"
     quarantined = len(ledger.quarantined(path))
-    if fs.exists(join(p, "stats.json")):  # written when the phase ended
+    if fs.exists(join(p, layout.PHASE_STATS)):  # written when the phase ended
         return f"done, {quarantined} quarantined" if quarantined else "done"
     committed = len(ledger.committed(path))
     return f"partial: {committed} shards committed" if committed else "not run"

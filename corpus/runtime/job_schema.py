@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from corpus.dedup.block import METHODS
+from corpus.dedup.kinds import PHASE_KINDS
 from corpus.runtime.spec import InputSpec, RuntimeSpec
 from corpus.sources import SOURCES
 from corpus.stages import STAGES
@@ -19,7 +21,6 @@ from schemas.config import dataclass_schema
 
 
 def job_json_schema() -> dict[str, Any]:
-    from corpus.phase_kinds import PHASE_KINDS
 
     inputs = []
     for name, spec in SOURCES.items():
@@ -38,6 +39,17 @@ def job_json_schema() -> dict[str, Any]:
     cross = [{"type": "object", "additionalProperties": False, "required": ["name", "kind"],
               "properties": {"name": {"type": "string", "pattern": name_pattern}, "kind": {"const": kind},
                              "settings": dataclass_schema(spec.config)}} for kind, spec in PHASE_KINDS.items()]
+    blocks = []
+    for method, m in METHODS.items():
+        b = dataclass_schema(PHASE_KINDS[m.kind].config)
+        b["properties"] = {"method": {"const": method},
+                           "name": {"type": "string", "pattern": name_pattern, "default": m.index_phase},
+                           "mark_phase": {"type": "string", "pattern": name_pattern, "default": m.mark_phase},
+                           **b["properties"]}
+        b["required"] = ["method", *b.get("required", [])]
+        blocks.append(b)
+    dedup = {"type": "object", "additionalProperties": False, "required": ["dedup"],
+             "properties": {"dedup": {"anyOf": blocks}}}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "refinery/job_spec_v1",
@@ -50,7 +62,7 @@ def job_json_schema() -> dict[str, Any]:
             "output": {"type": "string", "default": "runs", "description": "output root; the job writes <output>/<name>/"},
             "inputs": {"type": "array", "minItems": 1, "items": {"anyOf": inputs}},
             "runtime": dataclass_schema(RuntimeSpec),
-            "phases": {"type": "array", "minItems": 1, "items": {"anyOf": [map_phase, *cross]}},
+            "phases": {"type": "array", "minItems": 1, "items": {"anyOf": [map_phase, *cross, dedup]}},
         },
     }
 

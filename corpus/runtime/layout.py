@@ -7,8 +7,14 @@ recorded path that does not exist there is refused instead of read from somewher
 
     job.resolved.yaml      the spec with every default filled in
     stats.json             per-phase totals; `final_data` and each phase's `dir` relative to the run
-    NN-<phase>-<hash>/     one folder per phase (data/, rejected/, ledger/, quarantine/)
+    NN-<phase>-<hash>/     one folder per phase:
+      data/, rejected/       kept and dropped documents, `domain=X/part-<key>.parquet`
+      ledger/<key>.json      a committed shard (the commit point); quarantine/<key>.json a failed one
+      stats.json, stats.parquet   the phase's merged counters; _DONE.json: a finished cross-shard phase
     final/                 the corpus: the last map phase's kept documents, Hive-partitioned by domain
+    export-megatron-<tokenizer sha>/, export_stats.json   what `refinery export megatron` writes
+
+Every tool that reads or writes these names takes them from here.
 """
 
 from __future__ import annotations
@@ -24,6 +30,19 @@ FINAL = "final"
 """The final corpus, published when a job ends without quarantined shards."""
 PARQUET_GLOB = "*/*.parquet"
 """Part files under a Hive-partitioned data folder: `domain=X/part-N.parquet`."""
+EXPORT_STATS = "export_stats.json"
+"""Tokens per domain of the run's Megatron export, next to the run's stats.json."""
+
+# Inside a phase folder
+DATA = "data"
+REJECTED = "rejected"
+LEDGER = "ledger"
+QUARANTINE = "quarantine"
+PHASE_STATS = "stats.json"
+"""A phase's merged counters (it has `phase` where the run's stats.json has `job`)."""
+PHASE_STATS_TABLE = "stats.parquet"
+DONE = "_DONE.json"
+"""A cross-shard phase that finished: the executor skips it on a rerun."""
 
 
 class RunFolderError(FileNotFoundError):
@@ -36,6 +55,19 @@ def run_dir(output: str, job_name: str) -> str:
 
 def final_dir(run: str) -> str:
     return join(run, FINAL)
+
+
+def export_dir(run: str, tokenizer_sha256: str) -> str:
+    """The default folder of the run's Megatron export: one per tokenizer."""
+    return join(run, f"export-megatron-{tokenizer_sha256[:10]}")
+
+
+def ledger_entry(phase_dir: str, key: str) -> str:
+    return join(phase_dir, LEDGER, f"{key}.json")
+
+
+def quarantine_entry(phase_dir: str, key: str) -> str:
+    return join(phase_dir, QUARANTINE, f"{key}.json")
 
 
 def relative_to(base: str, path: str) -> str:
@@ -112,11 +144,11 @@ def phase_dirs(run: str) -> list[tuple[str, str]]:
 def phase_data_files(run: str, phase: str | None = None) -> list[str]:
     """Kept-document part files of one map phase of the run (default: its first map phase)."""
     candidates = [(name, folder) for name, folder in phase_dirs(run)
-                  if _exists(join(folder, "data")) and (phase is None or name == phase)]
+                  if _exists(join(folder, DATA)) and (phase is None or name == phase)]
     if not candidates:
         raise RunFolderError(f"{run}: no map phase" + (f" named {phase!r}" if phase else "")
                              + f" with a data/ folder. Fix: name one of {[n for n, _ in phase_dirs(run)]}")
-    data = join(candidates[0][1], "data")
+    data = join(candidates[0][1], DATA)
     files = expand_paths([join(data, PARQUET_GLOB)])
     if not files:
         raise RunFolderError(f"{data}: no Parquet files")

@@ -3,12 +3,12 @@ shard that kept failing. An entry exists only after all of the shard's files are
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from typing import Any
 
-from corpus.io.files import filesystem, join, read_json, write_json_atomic
+from corpus.io.files import filesystem, join, read_json_entries, write_json_atomic
+from corpus.runtime import layout
 
 
 def committed(phase_dir: str, verify: bool = False) -> dict[str, dict[str, Any]]:
@@ -18,10 +18,10 @@ def committed(phase_dir: str, verify: bool = False) -> dict[str, dict[str, Any]]
     with. An entry whose file has gone (deleted by hand, lost with a disk) commits nothing any more: it
     is removed, so the shard is redone like one that never committed, instead of the phase failing when
     it counts the rows of a file that is not there."""
-    entries = _read_all(join(phase_dir, "ledger"))
+    entries = read_json_entries(join(phase_dir, layout.LEDGER))
     if verify:
         for key in [k for k, e in entries.items() if not _files_intact(phase_dir, e)]:
-            fs, p = filesystem(join(phase_dir, "ledger", f"{key}.json"))
+            fs, p = filesystem(layout.ledger_entry(phase_dir, key))
             fs.rm(p)
             del entries[key]
     return entries
@@ -37,7 +37,7 @@ def _files_intact(phase_dir: str, entry: dict[str, Any]) -> bool:
 
 
 def quarantined(phase_dir: str) -> dict[str, dict[str, Any]]:
-    return _read_all(join(phase_dir, "quarantine"))
+    return read_json_entries(join(phase_dir, layout.QUARANTINE))
 
 
 def quarantine(phase_dir: str, key: str, inputs: list[str], attempts: int, error: BaseException | str) -> None:
@@ -46,25 +46,12 @@ def quarantine(phase_dir: str, key: str, inputs: list[str], attempts: int, error
         message = f"{type(error).__name__}: {error}"
     else:
         detail = message = error
-    write_json_atomic(join(phase_dir, "quarantine", f"{key}.json"),
+    write_json_atomic(layout.quarantine_entry(phase_dir, key),
                       {"key": key, "inputs": inputs, "attempts": attempts, "error": message.strip()[:4000],
                        "traceback": detail[-20000:], "quarantined_at": time.time()})
 
 
 def clear_quarantine(phase_dir: str, key: str) -> None:
-    fs, p = filesystem(join(phase_dir, "quarantine", f"{key}.json"))
+    fs, p = filesystem(layout.quarantine_entry(phase_dir, key))
     if fs.exists(p):
         fs.rm(p)
-
-
-def _read_all(folder: str) -> dict[str, dict[str, Any]]:
-    fs, p = filesystem(folder)
-    if not fs.exists(p):
-        return {}
-    out = {}
-    for f in sorted(fs.ls(p, detail=False)):
-        name = os.path.basename(f)
-        if name.endswith(".json") and ".tmp-" not in name:
-            entry = read_json(join(folder, name))
-            out[entry["key"]] = entry
-    return out

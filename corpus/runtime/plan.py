@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from corpus.config import ConfigError
+from corpus.dedup.kinds import PHASE_KINDS
 from corpus.runtime.spec import JobSpec
 from corpus.stages import STAGES
 from schemas.arrow import CORE_COLUMNS, DOCUMENT_V1, versioned_column_ok
@@ -32,8 +33,6 @@ def check_plan(job: JobSpec) -> list[PhasePlan]:
     plans = []
     for pi, phase in enumerate(job.phases):
         if phase.kind != "map":
-            from corpus.phase_kinds import PHASE_KINDS
-
             if pi == 0:
                 raise ConfigError(f"job.phases[0] ({phase.name}): a {phase.kind} phase needs a map phase "
                                   f"before it to read from. Fix: put a map phase (e.g. normalize) first.")

@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable, Protocol, Sequence
 
 from corpus.io.files import join, write_json_atomic
-from corpus.runtime import ledger
+from corpus.runtime import layout, ledger
 
 
 class WorkItem(Protocol):
@@ -118,7 +118,7 @@ def run_on_actors(*, phase_dir: str, items: Sequence[WorkItem], factory: Callabl
         return []
     own_pool = pool is None
     pool = pool or ActorPool()
-    ledger_dir = join(phase_dir, "ledger")
+    ledger_dir = join(phase_dir, layout.LEDGER)
 
     def set_up(n: int) -> list[Any]:
         """n actors with this call's worker built: pooled ones first; one that died while idle is

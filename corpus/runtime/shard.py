@@ -20,11 +20,13 @@ import pyarrow.compute as pc
 from corpus.config import config_from_dict
 from corpus.io.files import join
 from corpus.io.parquet import PartWriter, domain_of, partition_path, read_batches
+from corpus.runtime import layout
 from corpus.runtime.layout import relative_to
 from corpus.runtime.spec import InputSpec, RuntimeSpec, StageEntry
 from corpus.sources import SOURCES
 from corpus.sources.base import ReadBatch, Shard
 from corpus.stages import STAGES, BuildContext
+from corpus.stages.base import StartsShards
 from schemas.arrow import DOCUMENT_V1, REJECT_COLUMNS_V1, SCHEMA_METADATA_KEY
 
 READ_STAGE = "read"
@@ -48,11 +50,11 @@ class PhaseTask:
 
     @property
     def data_dir(self) -> str:
-        return join(self.phase_dir, "data")
+        return join(self.phase_dir, layout.DATA)
 
     @property
     def rejected_dir(self) -> str:
-        return join(self.phase_dir, "rejected")
+        return join(self.phase_dir, layout.REJECTED)
 
 
 
@@ -92,8 +94,8 @@ class ShardRunner:
         writers: dict[tuple[str, str], PartWriter] = {}
         rows = {"in": 0, "kept": 0, "rejected": 0}
         for _, _, fn in self.stages:
-            if hasattr(fn, "start_shard"):
-                fn.start_shard(shard.path + " " + " ".join(shard.parts))
+            if isinstance(fn, StartsShards):
+                fn.start_shard(shard)
         try:
             for read in self._read(shard, counters):
                 rows["in"] += read.documents.num_rows + len(read.rejected)

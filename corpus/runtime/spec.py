@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 from corpus.config import ConfigError, config_from_dict, setting
+from corpus.dedup.block import expand_dedup_blocks
+from corpus.dedup.kinds import PHASE_KINDS
 from corpus.io.files import filesystem, is_local
 from schemas.config import apply_overrides
 from corpus.sources import SOURCES
@@ -52,7 +54,7 @@ class PhaseSpec:
     stages: tuple[StageEntry, ...] = ()
     """For `map` phases: the fused per-document stages."""
     kind: str = "map"
-    """`map`, or a cross-shard kind from corpus.phase_kinds (dedup indexes, components ...)."""
+    """`map`, or a cross-shard kind from corpus.dedup.kinds (dedup indexes, components ...)."""
     settings: Any = None
     """For cross-shard kinds: the kind's validated config."""
 
@@ -125,6 +127,9 @@ def parse_job(data: Any, base_dir: str, output_override: bool = False) -> JobSpe
     phases = data.get("phases")
     if not isinstance(phases, list) or not phases:
         raise ConfigError("job.phases: at least one phase is needed. Fix: phases: [{name: clean, stages: [...]}]")
+    # `- dedup: {method: ...}` blocks become their index and marking phases here, so everything after
+    # (plan, phase folders, job.resolved.yaml) sees only the three-part form.
+    phases = expand_dedup_blocks(phases, _NAME)
     parsed_phases = tuple(_parse_phase(p, f"job.phases[{i}]") for i, p in enumerate(phases))
     seen = set()
     for p in parsed_phases:
@@ -198,8 +203,6 @@ def _parse_input(data: Any, where: str) -> InputSpec:
 
 
 def _parse_phase(data: Any, where: str) -> PhaseSpec:
-    from corpus.phase_kinds import PHASE_KINDS
-
     kind = data.get("kind", "map") if isinstance(data, dict) else "map"
     allowed = {"name", "stages"} if kind == "map" else {"name", "kind", "settings"}
     if kind == "map":

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import fsspec
 
 from corpus.io.files import join
+from corpus.runtime import layout
 from schemas.arrow import STATS_V1
 
 
@@ -88,7 +89,7 @@ def check_conservation(phase_dir: str, entries: dict[str, dict[str, Any]],
 def _reasons_on_disk(phase_dir: str, entry: dict[str, Any]) -> dict[tuple[str, str], int]:
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for f in entry["files"]["rejected"]:
-        with fsspec.open(join(phase_dir, "rejected", f["path"]), "rb") as fh:
+        with fsspec.open(join(phase_dir, layout.REJECTED, f["path"]), "rb") as fh:
             t = pq.read_table(fh, columns=["drop_stage", "drop_reason"])
         g = t.group_by(["drop_stage", "drop_reason"]).aggregate([([], "count_all")])
         for s, r, n in zip(*(g.column(i).to_pylist() for i in range(3))):

@@ -43,6 +43,15 @@ class Shard:
     parts: tuple[str, ...] = ()
     """For shards of a later phase: the previous phase's part files with this key (one per domain)."""
 
+    @classmethod
+    def of_phase(cls, phase_dir: str, key: str, parts: tuple[str, ...], size: int = 0) -> "Shard":
+        """A shard of a later phase: the committed part files of `phase_dir` whose ledger key is `key`."""
+        return cls(key=key, source="phase", path=phase_dir, relpath=key, domain="", size=size, parts=tuple(parts))
+
+    def locations(self) -> tuple[str, ...]:
+        """Where its documents are read from: the input, then the upstream part files if any."""
+        return (self.path, *self.parts)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReadBatch:

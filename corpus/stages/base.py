@@ -9,11 +9,24 @@ so a job's plan is checked before Ray starts.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from corpus.sources.base import Shard
+
 BatchFn = Callable[[pa.Table], pa.Table]
+
+
+@runtime_checkable
+class StartsShards(Protocol):
+    """A built stage that must know which shard its next batches come from (a dedup marker loads that
+    shard's results; the chaos stage fires on one input). The runtime calls `start_shard` before the
+    shard's first batch, with the shard itself: `shard.key` is the upstream shard's key, the name its
+    part files, ledger entries and a dedup phase's per-shard results share; `shard.parts` its part files
+    (empty in the first phase, which reads `shard.path`)."""
+
+    def start_shard(self, shard: Shard) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)

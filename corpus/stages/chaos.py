@@ -16,6 +16,7 @@ from typing import Literal
 import pyarrow as pa
 
 from corpus.config import setting
+from corpus.sources.base import Shard
 from corpus.stages.base import BuildContext, StageSpec
 
 
@@ -38,8 +39,8 @@ class ChaosScorer:
         self.armed = False
         self.seen = 0
 
-    def start_shard(self, source_path: str) -> None:
-        self.armed = self.cfg.shard_source_contains in source_path
+    def start_shard(self, shard: Shard) -> None:
+        self.armed = any(self.cfg.shard_source_contains in where for where in shard.locations())
         self.seen = 0
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 from corpus.config import ConfigError, setting
 from corpus.dedup.layout import read_table
 from corpus.dedup.lines import split_lines
-from corpus.dedup.results import shard_key_from
+from corpus.dedup.results import results_path, upstream_key
 from corpus.io.files import filesystem, join
+from corpus.sources.base import Shard
 from corpus.stages.base import BuildContext, StageSpec
 
 
@@ -36,8 +37,8 @@ class LineRemover:
         self.dir = ctx.phase_dirs[cfg.index_phase]
         self.marks: pa.Table | None = None
 
-    def start_shard(self, source: str) -> None:
-        path = join(self.dir, "results", f"{shard_key_from(source)}.parquet")
+    def start_shard(self, shard: Shard) -> None:
+        path = results_path(self.dir, upstream_key(shard))
         fs, p = filesystem(path)
         if not fs.exists(p):
             raise FileNotFoundError(f"line_dedup: no marks for this shard at {path}")

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from corpus.config import ConfigError, setting
 from corpus.dedup.results import ShardResults
+from corpus.sources.base import Shard
 from corpus.stages.base import BuildContext, StageSpec, fixed
 
 
@@ -32,8 +33,8 @@ class ResultsMarker:
         self.results = ShardResults(ctx.phase_dirs[index_phase], ctx.stage)
         self.cluster_col, self.dup_col = cluster_col, dup_col
 
-    def start_shard(self, source: str) -> None:
-        self.results.start_shard(source)
+    def start_shard(self, shard: Shard) -> None:
+        self.results.start_shard(shard)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         cluster, dup = self.results.lookup(batch.column("id"))

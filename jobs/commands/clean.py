@@ -22,13 +22,13 @@ def register(subparsers) -> None:
 
 
 def _clean(args) -> int:
-    from corpus.io.files import filesystem, join, read_json
-    from corpus.runtime import ledger
+    from corpus.io.files import filesystem, join
+    from corpus.runtime import layout, ledger
     from corpus.runtime.folders import unused_phase_folders
 
     try:
-        stats = read_json(join(args.run_dir, "stats.json"))
-    except (FileNotFoundError, NotADirectoryError):
+        stats = layout.read_stats(args.run_dir)
+    except layout.RunFolderError:
         raise CommandError(f"no stats.json in {args.run_dir}: clean needs a run folder (<output>/<job name>) "
                            f"that a build finished, to know which phase folders are in use", EXIT_INVALID) from None
     if "phases" not in stats:
@@ -44,7 +44,7 @@ def _clean(args) -> int:
         files = fs.find(filesystem(path)[1])
         size = sum(fs.sizes(files)) if files else 0
         total += size
-        partial = not fs.exists(filesystem(join(path, "stats.json"))[1]) and ledger.committed(path)
+        partial = not fs.exists(filesystem(join(path, layout.PHASE_STATS))[1]) and ledger.committed(path)
         print(f"  {path}  ({size / 1e6:.1f} MB{', partial: a build was interrupted there' if partial else ''})")
     if not args.yes:
         if not sys.stdin.isatty():

@@ -134,7 +134,7 @@ def _mc(args) -> int:
 
 
 def _mc_tasks(args) -> int:
-    from corpus.sources.samples import MANIFEST, SampleUnavailable, sample_path
+    from corpus.samples import MANIFEST, SampleUnavailable, sample_path
     from training.eval.mc_tasks import build_mc_tasks
 
     sample = next(s for s in MANIFEST if s.name == "evals-mc")

@@ -101,7 +101,7 @@ def _train(args) -> int:
 
 def _langid_eval(args) -> int:
     from corpus.quality.udhr import model_labels, read_udhr, udhr_accuracy
-    from corpus.sources.samples import sample_path
+    from corpus.samples import sample_path
     from corpus.stages.langid import LangIdConfig, LangIdScorer, default_model_path
 
     scorer = LangIdScorer(LangIdConfig(model_path=args.model, model_sha256=args.sha256))

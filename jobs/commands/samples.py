@@ -14,7 +14,7 @@ DEMO_DEST = "samples"
 def samples_dest_for(name: str) -> str | None:
     """The folder a command should take sample `name` from: ./samples when a fetch for the demo already put
     it there (no second download into the cache), else None, the cache."""
-    from corpus.sources.samples import is_fetched
+    from corpus.samples import is_fetched
 
     return DEMO_DEST if is_fetched(name, DEMO_DEST) else None
 
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 
 
 def _fetch(args) -> int:
-    from corpus.sources.samples import fetch_samples, resolve_dest
+    from corpus.samples import fetch_samples, resolve_dest
 
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     print(f"samples -> {resolve_dest(args.dest)}")
@@ -46,7 +46,7 @@ def _fetch(args) -> int:
 
 
 def _list(args) -> int:
-    from corpus.sources.samples import MANIFEST
+    from corpus.samples import MANIFEST
 
     print(f"{'NAME':24s} {'KIND':10s} {'PACKAGE':30s} FOLDERS")
     for s in MANIFEST:

@@ -126,7 +126,7 @@ def test_lm_train_reads_the_samples_make_demo_fetched(tmp_path, monkeypatch):
     import json
 
     from corpus.lm import train as lm_train
-    from corpus.sources.samples import MANIFEST
+    from corpus.samples import MANIFEST
 
     sample = next(s for s in MANIFEST if s.name == lm_train.REFERENCE_SAMPLE)
     seen = []

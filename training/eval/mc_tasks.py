@@ -35,7 +35,7 @@ import shutil
 import tempfile
 from typing import Any, Iterable
 
-from training.atomic_files import write_json_atomic
+from training.atomic_files import publish_dir, write_json_atomic
 
 DEV_PER_SUBJECT = 5
 """MMLU and C-Eval both ship five dev (few-shot) questions per subject."""
@@ -187,8 +187,8 @@ def build_mc_tasks(data_dir: str, out: str, *, provenance: dict[str, Any], licen
         if license_file:
             shutil.copyfile(license_file, os.path.join(staging, "LICENSE"))
         if os.path.exists(out):
-            os.rmdir(out)
-        os.replace(staging, out)
+            os.rmdir(out)  # checked empty above: nothing of the user's is replaced
+        publish_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return doc

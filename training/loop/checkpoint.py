@@ -31,7 +31,7 @@ import os
 import shutil
 from typing import Any
 
-from training.atomic_files import write_json_atomic, write_text_atomic
+from training.atomic_files import publish_dir, write_json_atomic, write_text_atomic
 
 FORMAT = "refinery-checkpoint-v1"
 LATEST = "latest"
@@ -137,9 +137,7 @@ def save_checkpoint(root: str, step: int, model, optimizer, trainer_state: dict[
     if rank == 0:
         meta = {"format": FORMAT, "step": step, **trainer_state}
         write_json_atomic(os.path.join(tmp, "meta.json"), meta)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        publish_dir(tmp, final)
         write_text_atomic(os.path.join(root, LATEST), step_dir_name(step) + "\n")
         _prune(root, keep)
     barrier()

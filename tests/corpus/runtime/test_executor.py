@@ -176,9 +176,9 @@ def test_phases_chain_and_a_changed_setting_only_reruns_what_follows(ray_local, 
 def test_cross_shard_phase_sees_every_shard_and_documents_pass_through(ray_local, demo_copy, tmp_path, monkeypatch):
     import dataclasses
 
-    from corpus import phase_kinds
+    from corpus.dedup import kinds
     from corpus.io.files import write_json_atomic
-    from corpus.runtime.cross_shard import PhaseKind
+    from corpus.dedup.kind import PhaseKind
 
     @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
     class CountConfig:
@@ -189,7 +189,7 @@ def test_cross_shard_phase_sees_every_shard_and_documents_pass_through(ray_local
         write_json_atomic(os.path.join(ctx.phase_dir, "count.json"), {"rows": rows})
         return {"rows": rows}
 
-    monkeypatch.setitem(phase_kinds.PHASE_KINDS, "count", PhaseKind(name="count", config=CountConfig, run=count))
+    monkeypatch.setitem(kinds.PHASE_KINDS, "count", PhaseKind(name="count", config=CountConfig, run=count))
     phases = [{"name": "score", "stages": ["length"]}, {"name": "census", "kind": "count"},
               {"name": "filter", "stages": [SELECT]}]
     result = run_job(job(demo_copy, tmp_path / "out", phases=phases), progress=False)

@@ -13,7 +13,7 @@ import pytest
 from corpus.sources.arxiv import ArxivConfig, read_arxiv
 from corpus.sources.base import Shard
 from corpus.sources.latex import LatexError, clean_latex, collect_macros, expand_macros, strip_comments
-from corpus.sources.samples import SampleUnavailable, sample_path
+from corpus.samples import SampleUnavailable, sample_path
 from run_helpers import sample_unavailable
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from corpus.sources.base import Shard
 from corpus.sources.book_overlap import containment, near_duplicate_books, shingle_hashes, sketch_book
 from corpus.sources.books import BooksConfig, read_books, strip_gutenberg
-from corpus.sources.samples import SampleUnavailable, sample_path
+from corpus.samples import SampleUnavailable, sample_path
 from run_helpers import sample_unavailable
 
 # The Gutenberg framing lines, as every Project Gutenberg ebook has them (the sdist's texts have had

@@ -13,7 +13,7 @@ import pytest
 from corpus.sources.base import Shard
 from corpus.sources.commoncrawl import CommonCrawlConfig, read_commoncrawl
 from corpus.sources.html_text import DecodeError, decode_html
-from corpus.sources.samples import SampleUnavailable, sample_path
+from corpus.samples import SampleUnavailable, sample_path
 from corpus.sources.text_overlap import token_prf
 from run_helpers import sample_unavailable
 

@@ -9,7 +9,7 @@ from corpus.sources.base import Shard
 from corpus.sources.code_files import line_stats, strip_license_header
 from corpus.sources.github import GithubConfig, read_github
 from corpus.sources.licenses import is_permitted, license_from_metadata, license_from_text, repo_license
-from corpus.sources.samples import SampleUnavailable, sample_path
+from corpus.samples import SampleUnavailable, sample_path
 from run_helpers import sample_unavailable
 
 PERMISSIVE = frozenset({"MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0"})

@@ -13,7 +13,7 @@ import pytest
 
 from corpus.runtime.executor import run_job
 from corpus.runtime.spec import parse_job
-from corpus.sources.samples import SampleUnavailable, sample_path
+from corpus.samples import SampleUnavailable, sample_path
 
 sys.path.insert(0, os.path.dirname(__file__))  # --import-mode=importlib: the helper beside us
 from perlfaq_posts import posts_xml  # noqa: E402

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from corpus.sources.base import Shard
-from corpus.sources.samples import SampleUnavailable, sample_path
+from corpus.samples import SampleUnavailable, sample_path
 from corpus.sources.stackexchange import StackExchangeConfig, html_to_text, largest_sites, read_stackexchange
 sys.path.insert(0, os.path.dirname(__file__))  # --import-mode=importlib: the helper beside us
 from perlfaq_posts import posts_xml  # noqa: E402

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from corpus.sources.base import Shard
-from corpus.sources.samples import SampleUnavailable, sample_path
+from corpus.samples import SampleUnavailable, sample_path
 from corpus.sources.wikipedia import WikipediaConfig, read_wikipedia
 from corpus.sources.wikitext import wikitext_to_text
 from run_helpers import sample_unavailable

@@ -23,7 +23,7 @@ def scorer():
 @pytest.fixture(scope="module")
 def udhr():
     from corpus.quality.udhr import read_udhr
-    from corpus.sources.samples import SampleUnavailable, sample_path
+    from corpus.samples import SampleUnavailable, sample_path
 
     try:
         return read_udhr(os.path.join(sample_path("udhr"), "declaration"))

@@ -39,7 +39,7 @@ def model_dir(tmp_path_factory):
     pytest.importorskip("sentencepiece", reason="pip install sentencepiece (the `quality` extra)")
     from corpus.lm.tools import ToolMissing, find_tool
     from corpus.lm.train import read_reference, train_language_model
-    from corpus.sources.samples import SampleUnavailable
+    from corpus.samples import SampleUnavailable
 
     try:
         find_tool("lmplz"), find_tool("build_binary")

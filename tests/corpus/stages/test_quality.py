@@ -24,7 +24,7 @@ from run_helpers import sample_unavailable  # noqa: E402
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from corpus.quality.data import sample_examples
-    from corpus.sources.samples import SampleUnavailable
+    from corpus.samples import SampleUnavailable
 
     try:
         # 800 Wikipedia leads; the first 40 files of each web sample (plus the Common Crawl WARC pages).

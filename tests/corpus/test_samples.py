@@ -12,8 +12,8 @@ import zipfile
 
 import pytest
 
-import corpus.sources.samples as samples
-from corpus.sources.samples import Sample, SampleUnavailable, fetch_samples, sample_path
+import corpus.samples as samples
+from corpus.samples import Sample, SampleUnavailable, fetch_samples, sample_path
 from run_helpers import sample_unavailable
 
 
@@ -199,7 +199,7 @@ def test_an_unavailable_sample_skips_on_a_laptop_and_fails_in_ci(monkeypatch):
 def test_ci_sets_ci_and_no_test_skips_on_an_unavailable_sample_by_itself():
     import ast
 
-    tests = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(os.path.dirname(tests), ".ci", "run"), encoding="utf-8") as f:
         script = f.read()
     assert "export CI=1\n" in script and script.index("export CI=1") < script.index("make test")
@@ -216,3 +216,13 @@ def test_ci_sets_ci_and_no_test_skips_on_an_unavailable_sample_by_itself():
                     if any(isinstance(n, ast.Attribute) and n.attr == "skip" for n in ast.walk(handler)):
                         offenders.append(f"{os.path.relpath(path, tests)}:{handler.lineno}")
     assert not offenders, f"skip on SampleUnavailable through run_helpers.sample_unavailable: {offenders}"
+
+
+def test_the_downloader_is_not_a_reader():
+    """corpus/sources/ holds readers (raw input -> documents); fetching sample packages is not one."""
+    import importlib.util
+
+    from corpus.sources import SOURCES
+
+    assert importlib.util.find_spec("corpus.sources.samples") is None
+    assert "samples" not in SOURCES and samples.__name__ == "corpus.samples"
