@@ -23,13 +23,14 @@ def register(subparsers) -> None:
 
 def _report(args) -> int:
     from corpus.report import ReportError, write_report
+    from corpus.runtime.layout import STATS
     from jobs.training_report import TrainingReportError, is_training_run, write_training_report
 
     remote = "://" in args.run_dir  # a corpus run on object storage (fsspec); training runs are local folders
     try:
         if not remote and is_training_run(args.run_dir):
             out = write_training_report(args.run_dir, args.out, args.scaling)
-        elif remote or os.path.exists(os.path.join(args.run_dir, "stats.json")):
+        elif remote or os.path.exists(os.path.join(args.run_dir, STATS)):
             if args.scaling:
                 print("refinery: --scaling is for training runs; this is a corpus run", file=sys.stderr)
                 return 2

@@ -89,13 +89,12 @@ def held_out_ids(manifest: Mapping[str, Any], split: str) -> dict[str, list[str]
 
 def run_phase_files(run_dir: str) -> list[str]:
     """Every data and rejected Parquet file of the phases a corpus run's stats.json lists."""
-    with open(os.path.join(run_dir, "stats.json"), encoding="utf-8") as f:
-        phases = json.load(f)["phases"]
+    from corpus.runtime import layout
+
     files = []
-    for p in phases:
-        folder = os.path.join(run_dir, os.path.basename(p["dir"].rstrip("/")))
-        files += sorted(glob.glob(os.path.join(folder, "data", "*", "*.parquet")))
-        files += sorted(glob.glob(os.path.join(folder, "rejected", "*", "*.parquet")))
+    for _, folder in layout.phase_dirs(run_dir):
+        for kind in (layout.DATA, layout.REJECTED):
+            files += sorted(glob.glob(os.path.join(folder, kind, layout.PARQUET_GLOB)))
     return files
 
 
@@ -204,6 +203,7 @@ def training_view(raw_run: str, view: str) -> dict[str, int]:
     import pyarrow.parquet as pq
 
     from corpus.io.parquet import domain_of
+    from corpus.runtime import layout
     from training.atomic_files import write_json_atomic
 
     data = os.path.join(view, "data")
@@ -229,8 +229,8 @@ def training_view(raw_run: str, view: str) -> dict[str, int]:
         counts[domain] = table.num_rows if table is not None else 0
         if counts[domain]:
             pq.write_table(table, os.path.join(folder, "part-99999-held-out.parquet"))
-    write_json_atomic(os.path.join(view, "stats.json"), {
-        "job": "raw-train", "exit_code": 0, "final_data": os.path.abspath(data), "phases": [],
+    write_json_atomic(os.path.join(view, layout.STATS), {
+        "job": "raw-train", "exit_code": 0, "final_data": layout.record_path(view, data), "phases": [],
         "made_from": os.path.abspath(raw_run),
         "note": "the raw run's data parts, then per domain the documents held out for evaluation, last"})
     return counts

@@ -106,7 +106,7 @@ def clean_run(tmp_path):
     rejected.mkdir(parents=True)
     pq.write_table(pa.table({"id": ["dup-of-g9", "other"], "minhash_cluster_v1": [hash("g9") % 1000, -1]}),
                    rejected / "part-00002.parquet")
-    (run / "stats.json").write_text(json.dumps({"phases": [{"name": "remove", "dir": "runs/demo/03-remove-abc"}]}))
+    (run / "stats.json").write_text(json.dumps({"phases": [{"name": "remove", "dir": "03-remove-abc"}]}))
     manifest = {"domains": {"github": {"prefix": "github_text_document", "documents": 10, "shards": shards}}}
     return str(run), manifest
 
@@ -154,7 +154,7 @@ def test_the_raw_training_view_puts_the_set_aside_documents_last(tmp_path):
     pq.write_table(pa.table({"id": ["a", "b"], "text": ["x", "y"]}), phase / "data" / part)
     pq.write_table(pa.table({"id": ["h", "r"], "text": ["held", "broken"],
                              "drop_reason": [HELD_OUT_REASON, "invalid_json"]}), phase / "rejected" / part)
-    (raw / "stats.json").write_text(json.dumps({"phases": [{"name": "read", "dir": str(phase)}]}))
+    (raw / "stats.json").write_text(json.dumps({"phases": [{"name": "read", "dir": "00-read-abc"}]}))
     counts = training_view(str(raw), str(tmp_path / "view"))
     assert counts == {"github": 1}
     folder = tmp_path / "view" / "data" / "domain=github"
@@ -162,4 +162,4 @@ def test_the_raw_training_view_puts_the_set_aside_documents_last(tmp_path):
     assert os.path.islink(folder / "part-00003.parquet")
     assert pq.read_table(folder / "part-99999-held-out.parquet").to_pydict() == {"id": ["h"], "text": ["held"]}
     stats = json.loads((tmp_path / "view" / "stats.json").read_text())
-    assert stats["final_data"] == str(tmp_path / "view" / "data")
+    assert stats["final_data"] == "data"  # recorded inside the view, as every run folder records it

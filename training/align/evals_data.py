@@ -36,7 +36,7 @@ import tempfile
 import zipfile
 from typing import Any, Iterator
 
-from training.atomic_files import write_json_atomic
+from training.atomic_files import publish, write_json_atomic, write_text_atomic
 
 PACKAGE, VERSION = "evals", "3.0.1.post1"
 WHEEL = "evals-3.0.1.post1-py3-none-any.whl"
@@ -113,7 +113,7 @@ def fetch_evals_wheel(cache_dir: str, wheel: str | None = None) -> str:
         got = os.path.join(work, WHEEL)
         if not os.path.exists(got) or _sha256(got) != WHEEL_SHA256:
             raise EvalsDataError(f"pip gave {os.listdir(work)}, not {WHEEL} with sha256 {WHEEL_SHA256}")
-        os.replace(got, cached)
+        publish(got, cached)
         return cached
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -259,11 +259,7 @@ def sft_rows(rows: list[EvalsRow]) -> list[dict[str, Any]]:
 
 
 def _write_jsonl(path: str, rows: list[dict[str, Any]]) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def build_align_data(wheel: str, out_dir: str, cfg: AlignDataBuildConfig) -> dict[str, Any]:
