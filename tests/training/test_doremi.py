@@ -12,10 +12,10 @@ random domain's floor (an untrained model predicts about uniformly: 6.94 nats at
 rise above it while they learn the text's unigram, and come back as they learn to tell random context from
 text; so the proxy's excess there is bounded by its own distance to that floor, while a text domain's excess
 grows with what the reference has learned. Measured at 150 steps a round: the reference's text loss was
-still 5.2-5.7 nats, the random domain's excess (0.5-0.9 nats) as large as the text's, and its weight about
+still 5.2-5.9 nats, the random domain's excess (0.5-0.9 nats) as large as the text's, and its weight about
 uniform (0.25, then 0.21). Per-token clipping is not the cause: on held-out windows at the end of that round
 the mean per-token gap proxy - reference on random tokens was +0.29 nats itself, and clipping added 0.16 on
-random and 0.15-0.16 on text alike. At 300 steps a round the reference reaches 4.8-5.2 nats on text and the
+random and 0.14-0.16 on text alike. At 300 steps a round the reference reaches 4.7-5.2 nats on text and the
 proxy holds random's excess level with the text's at about half the uniform weight.
 """
 
