@@ -16,9 +16,10 @@ Two steps over the components' partitions, after corpus.dedup.components:
 1. `ComponentLinks` (per node partition): each link, once, at the partition of its component's root,
    joined through the converged star forest (node -> root).
 2. `Survivors` (per root partition): the greedy over every component there, in numpy rounds: a pending
-   document whose smaller neighbours are all decided is decided (removed if one is kept). Each round
-   decides at least the smallest pending document of each component, so it ends; near-duplicate
-   clusters are nearly cliques and take 2-3 rounds.
+   document with a kept smaller neighbour is removed, one whose smaller neighbours are all removed is
+   kept. Each round decides at least the smallest pending document of each component, so it ends;
+   near-duplicate clusters are nearly cliques and take 2-3 rounds. A removed document's survivor is
+   its smallest kept neighbour (tests/corpus/dedup/test_survivors.py: equal to the one-by-one greedy).
 Writes (node, survivor) of removed documents to their upstream shard's ordinal (`assign/out`).
 """
 
@@ -44,7 +45,6 @@ def greedy_survivors(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarr
     lo, hi = inverse[: len(u)], inverse[len(u):]  # indexes into nodes; lo < hi as nodes are sorted
     status = np.full(len(nodes), _PENDING, np.int8)
     status[priority_of(nodes) == 0] = _KEPT
-    survivor = np.full(len(nodes), -1, np.int64)
     live = np.ones(len(lo), bool)  # links whose larger end is still pending
     while True:
         live &= status[hi] == _PENDING
@@ -53,15 +53,18 @@ def greedy_survivors(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarr
         a, b = lo[live], hi[live]
         blocked = np.zeros(len(nodes), bool)  # a smaller neighbour still pending
         blocked[b[status[a] == _PENDING]] = True
-        kept_by = status[a] == _KEPT
-        first_kept = np.full(len(nodes), len(nodes), np.int64)
-        np.minimum.at(first_kept, b[kept_by], a[kept_by])
+        has_kept = np.zeros(len(nodes), bool)
+        has_kept[b[status[a] == _KEPT]] = True
         pending = status == _PENDING
-        removed = pending & (first_kept < len(nodes))  # one kept smaller neighbour settles it
+        removed = pending & has_kept  # one kept smaller neighbour settles it
         kept = pending & ~removed & ~blocked
-        survivor[removed] = first_kept[removed]
         status[removed], status[kept] = _REMOVED, _KEPT
     assert not (status == _PENDING).any(), "greedy survivors left a node undecided"
+    # The survivor is the smallest kept neighbour, known once all are decided (a round may remove a
+    # document for a kept neighbour before a smaller one is kept).
+    survivor = np.full(len(nodes), len(nodes), np.int64)
+    to_kept = (status[hi] == _REMOVED) & (status[lo] == _KEPT)
+    np.minimum.at(survivor, hi[to_kept], lo[to_kept])
     out = np.flatnonzero(status == _REMOVED)
     return nodes[out], nodes[survivor[out]]
 
