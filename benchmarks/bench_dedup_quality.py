@@ -145,7 +145,8 @@ def main() -> None:
             json.dump(result, f)
         return
     sys.path.insert(0, REPO)
-    from corpus.dedup.evaluate import jaccard_scores, pairwise_scores
+    from corpus.dedup.evaluate import (cluster_pair_jaccards, family_pairs, jaccard_scores, pairwise_scores,
+                                       recall_by_jaccard)
 
     systems = [("refinery", "refinery", REPO)]
     if args.before:
@@ -156,6 +157,8 @@ def main() -> None:
     try:
         records = build_inputs(tmp, args.bulk, args.shards, args.truth)
         truth = {r["id"]: r["cluster"] for r in records}
+        pairs = family_pairs(records) if args.truth == "jaccard" else cluster_pair_jaccards(records)
+        by_bin: dict[str, dict] = {}
         labelled = {r["id"] for r in records}
         print(f"{len(records)} labelled documents + {args.bulk} bulk in {args.shards} shards; threshold {THRESHOLD}",
               flush=True)
@@ -170,6 +173,7 @@ def main() -> None:
                     scores = {**pairwise_scores(predicted, truth), "removal_precision": float("nan"),
                               "document_recall": float("nan")}
                 runs[name].append({"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], **scores, **r["settings"]})
+                by_bin[name] = recall_by_jaccard(predicted, pairs)
                 print(f"  round {rnd + 1} {name:16s} wall {r['wall_s']:6.2f} s  cpu {r['cpu_s']:6.2f} s  "
                       f"F1 {scores['f1']:.4f}  removal precision {scores['removal_precision']:.4f}  "
                       f"document recall {scores['document_recall']:.4f}", flush=True)
@@ -181,6 +185,13 @@ def main() -> None:
             print(f"| {name} | {s['bands']} x {s['rows']} | {statistics.median(r['wall_s'] for r in rs):.2f} | "
                   f"{statistics.median(r['cpu_s'] for r in rs):.2f} | {s['precision']:.4f} | {s['recall']:.4f} | "
                   f"{s['f1']:.4f} | {s['removal_precision']:.4f} | {s['document_recall']:.4f} |")
+        bins = sorted({b for v in by_bin.values() for b in v})
+        print("\nlabelled pairs put in one cluster, per bin of measured Jaccard (found / pairs):")
+        print("| system | " + " | ".join(bins) + " |")
+        print("|---|" + "---:|" * len(bins))
+        for name, v in by_bin.items():
+            print(f"| {name} | " + " | ".join(f"{v[b]['rate']:.2f} ({v[b]['found']}/{v[b]['total']})" if b in v
+                                             else "-" for b in bins) + " |")
         for name in runs:
             if name != "refinery":
                 for what in ("wall_s", "cpu_s"):

@@ -49,7 +49,7 @@ def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.5,
 CANDIDATE_RECALL = 0.995
 """Detection probability wanted for a pair exactly at the threshold when candidates are verified. At 0.8
 and 128 permutations it gives 21 x 6: P(0.8) = 0.998, P(0.7) = 0.93, P(0.5) = 0.28, P(0.3) = 0.015
-(tests/corpus/dedup/test_text_minhash_lsh.py); 9 x 13, the error-area choice, finds only 40% of the pairs
+(detection_probability; tests/corpus/dedup/test_survivors.py); 9 x 13, the error-area choice, finds only 40% of the pairs
 at 0.8, and 16 x 8 95%."""
 
 

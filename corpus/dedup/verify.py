@@ -1,7 +1,8 @@
-"""Optional check of candidate pairs: the true Jaccard similarity of their shingle sets.
+"""The check of candidate pairs (on by default, `verify: true`): the exact Jaccard of their shingle sets.
 
-LSH candidates include pairs below the threshold (the S-curve's false positives); with `verify: true`
-the minhash_dedup phase links only pairs whose exact Jaccard reaches the threshold. Candidates are
+LSH candidates include pairs below the threshold (the S-curve's false positives, many of them as the
+default bands are chosen for recall at the threshold); the minhash_dedup phase links only pairs whose
+exact Jaccard reaches the threshold. Candidates are
 shuffled to the shard of their member document, so each verify worker reads its own shard's texts once
 and, for roots in other shards, only those shards' needed rows: memory stays per shard.
 """
