@@ -11,7 +11,8 @@ partition is ledgered, retried and resumable like a map shard.
 A step "changes" the graph when some u re-links (large: a u with a larger neighbour has m != u; small:
 a u with 2+ smaller neighbours). When one round of both changes nothing, every node has at most one
 smaller neighbour and none has both a smaller and a larger one: the graph is a forest of stars whose
-centres are the components' smallest node keys, i.e. their survivors (see corpus.dedup.layout).
+centres are the components' smallest node keys (`Assign` writes them as each node's root; the
+minhash_dedup phase instead decides survivors inside each component: corpus.dedup.survivors).
 """
 
 from __future__ import annotations
