@@ -115,3 +115,24 @@ def test_default_settings_meet_the_targets_on_the_real_jaccard_set(tmp_path):
     report = evaluate(records, predicted, removed, 0.8)
     s = report["jaccard_truth"]
     assert s["removal_precision"] >= 0.99 and s["document_recall"] >= 0.97 and s["f1"] >= 0.95, s
+
+
+def test_eval_cli_on_a_provenance_labelled_file(tmp_path, capsys):
+    """Without `jaccard` in its records a set is scored against its clusters, plus recall per bin of the
+    measured Jaccard of its labelled pairs."""
+    texts = [t for _, _, t in demo_originals(3)]
+    near = texts[0].replace(" the ", " a ", 1)
+    records = [{"id": "o", "text": texts[0], "cluster": "c0", "edit": ""},
+               {"id": "o-near", "text": near, "cluster": "c0", "edit": "one-word"},
+               {"id": "p", "text": texts[1], "cluster": "c1", "edit": ""},
+               {"id": "p-far", "text": texts[2], "cluster": "c1", "edit": "other-scene"}]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["dedup", "eval", "--labelled", str(path), "--shards", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["all"]["true_pairs"] == 2 and report["all"]["correct_pairs"] == 1
+    assert report["recall_by_edit"] == {"one-word": {"found": 1, "total": 1, "recall": 1.0},
+                                        "other-scene": {"found": 0, "total": 1, "recall": 0.0}}
+    bins = report["recall_by_jaccard"]
+    assert bins["0.00-0.50"] == {"found": 0, "total": 1, "rate": 0.0}
+    assert bins["0.95-1.00"] == {"found": 1, "total": 1, "rate": 1.0}
