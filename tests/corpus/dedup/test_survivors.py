@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from corpus.dedup import fuzzy
-from corpus.dedup.fuzzy import ALL_PAIRS_BUCKET, bucket_pairs
+from corpus.dedup.buckets import ALL_PAIRS_BUCKET, bucket_pairs
 from corpus.dedup.labelled_jaccard import edit_words, jaccard, shingle_sets
 from corpus.dedup.layout import node_keys, read_table
 from corpus.dedup.local import run_kind, write_shards
