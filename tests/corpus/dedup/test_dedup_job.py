@@ -109,7 +109,7 @@ def test_one_worker_in_process_and_rerun_give_identical_results(full_run, corpus
     assert results(ctx.phase_dir) == want
     # a driver that died after some steps: drop the done marker and the later steps, run again
     os.remove(os.path.join(fuzzy_dir, "_DONE.json"))
-    for step in ("results", "assign"):
+    for step in ("results", "survivors"):
         shutil.rmtree(os.path.join(fuzzy_dir, step))
     shutil.rmtree(phases["remove"].phase_dir)
     rerun = run_job(spec(corpus, os.path.dirname(full_run.job_dir), fuzzy_settings={"drill_kill_step": "buckets"}),

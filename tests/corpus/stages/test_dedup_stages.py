@@ -36,5 +36,6 @@ def test_minhash_settings_are_checked(settings, message):
 
 
 def test_bands_derive_from_threshold_unless_given():
-    assert lsh_params(MinhashDedupConfig()) == (9, 13)
+    assert lsh_params(MinhashDedupConfig()) == (21, 6)  # verified candidates: recall at the threshold
+    assert lsh_params(MinhashDedupConfig(verify=False)) == (9, 13)  # least error area
     assert lsh_params(MinhashDedupConfig(bands=16, rows=8)) == (16, 8)
