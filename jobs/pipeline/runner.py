@@ -31,7 +31,7 @@ import time
 from typing import Callable
 
 from jobs.pipeline.spec import PLACEHOLDER, PipelineSpec, StepSpec, dependencies
-from schemas.atomic_files import write_text_atomic
+from schemas.atomic_files import rename_into_place, write_json_atomic
 
 STATE_DIR = "steps"
 TAKES_ADDRESS = (("build",), ("export", "megatron"), ("mix", "doremi"), ("mix", "compare"), ("train",))
@@ -146,7 +146,7 @@ def read_state(spec: PipelineSpec, name: str) -> dict | None:
 
 
 def _write_state(spec: PipelineSpec, name: str, state: dict) -> None:
-    write_text_atomic(os.path.join(spec.run_dir, STATE_DIR, f"{name}.json"), json.dumps(state, indent=2) + "\n")
+    write_json_atomic(os.path.join(spec.run_dir, STATE_DIR, f"{name}.json"), state)
 
 
 def _now() -> str:
@@ -179,7 +179,7 @@ def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None =
         else:
             if state and state.get("fingerprint") != fp and os.path.exists(folder) and not _is_build(step):
                 aside = f"{folder}.replaced-{state['fingerprint'][:12]}"
-                os.replace(folder, aside)
+                rename_into_place(folder, aside)
                 say(f"[{step.name}] settings or inputs changed: the old folder is now {aside}")
             elif state and state.get("status") == "running" and state.get("fingerprint") == fp:
                 say(f"[{step.name}] was interrupted: resuming")
