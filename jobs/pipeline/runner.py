@@ -30,10 +30,11 @@ import sys
 import time
 from typing import Callable
 
-from jobs.pipeline.spec import PLACEHOLDER, PipelineSpec, StepSpec, dependencies
+from jobs.pipeline.spec import PLACEHOLDER, RUN_FOLDER, PipelineSpec, StepSpec, dependencies
 from schemas.atomic_files import rename_into_place, write_json_atomic
 
 STATE_DIR = "steps"
+PIPELINE_FILE = "pipeline.json"
 TAKES_ADDRESS = (("build",), ("export", "megatron"), ("mix", "doremi"), ("mix", "compare"), ("train",))
 """Commands with an --address option: they join the pipeline's Ray cluster."""
 
@@ -44,11 +45,17 @@ class StepFailed(RuntimeError):
         self.step, self.command, self.code = step, command, code
 
 
-def expand(text: str, spec: PipelineSpec) -> str:
+STAND_IN_SHA256 = "0" * 64
+"""What ${sha256:...} becomes in a preview (`refinery validate`): the file does not exist yet."""
+
+
+def expand(text: str, spec: PipelineSpec, preview: bool = False) -> str:
     """Fill in ${step...} (a step's folder) and ${sha256:step/file} (that file's sha256)."""
     def one(m) -> str:
         kind, ref, rest = m.groups()
-        path = spec.step_dir(ref) + rest
+        path = (spec.run_dir if ref == RUN_FOLDER else spec.step_dir(ref)) + rest
+        if kind == "sha256" and preview:
+            return STAND_IN_SHA256
         if kind == "sha256":
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"${{sha256:{ref}{rest}}}: {path} does not exist (did step {ref!r} "
@@ -66,27 +73,28 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def step_commands(step: StepSpec, spec: PipelineSpec) -> list[list[str]]:
+def step_commands(step: StepSpec, spec: PipelineSpec, preview: bool = False) -> list[list[str]]:
     """The argv (after `refinery`) of each command of the step, placeholders filled in, files next to the
     pipeline file made absolute, `set:` appended as --set flags."""
     out = []
     for line in step.run:
-        argv = [_local_file(expand(tok, spec), spec) for tok in shlex.split(line)]
+        argv = [_local_file(expand(tok, spec, preview), spec) for tok in shlex.split(line)]
         if step.set:
             for key, value in step.set.items():
-                text = expand(value, spec) if isinstance(value, str) else _yaml_flow(_expand_deep(value, spec))
+                text = (_local_file(expand(value, spec, preview), spec) if isinstance(value, str)
+                        else _yaml_flow(_expand_deep(value, spec, preview)))
                 argv += ["--set", f"{key}={text}"]
         out.append(argv)
     return out
 
 
-def _expand_deep(value, spec: PipelineSpec):
+def _expand_deep(value, spec: PipelineSpec, preview: bool):
     if isinstance(value, str):
-        return expand(value, spec)
+        return expand(value, spec, preview)
     if isinstance(value, dict):
-        return {k: _expand_deep(v, spec) for k, v in value.items()}
+        return {k: _expand_deep(v, spec, preview) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_deep(v, spec) for v in value]
+        return [_expand_deep(v, spec, preview) for v in value]
     return value
 
 
@@ -108,12 +116,13 @@ def fingerprint(step: StepSpec, spec: PipelineSpec, upstream: dict[str, str]) ->
     files = {}
     for argv in commands:
         for tok in argv:
+            tok = tok.partition("=")[2] if "=" in tok and not tok.startswith("-") else tok  # a --set value
             if os.path.isabs(tok) and os.path.isfile(tok) and tok.startswith(spec.base_dir + os.sep):
                 files[os.path.relpath(tok, spec.base_dir)] = file_sha256(tok)
     # Folder names are written relative to the run folder, so a moved run keeps its fingerprints.
     relative = [[tok.replace(spec.run_dir, "<run>").replace(spec.base_dir, "<pipeline>") for tok in argv]
                 for argv in commands]
-    doc = {"commands": relative, "files": files, "upstream": {d: upstream[d] for d in dependencies(step)},
+    doc = {"commands": relative, "files": files, "upstream": {d: upstream[d] for d in dependencies(step, spec)},
            "inputs": [_build_inputs(argv) for argv in commands if argv[:1] == ["build"]]}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -157,6 +166,9 @@ def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None =
                  say: Callable[[str], None] = print, env: dict | None = None) -> dict[str, str]:
     """Run the steps in order (up to and including `until`); {step: "skipped" | "ran"}. Raises StepFailed."""
     os.makedirs(os.path.join(spec.run_dir, STATE_DIR), exist_ok=True)
+    # What the report and a reader of the folder need: the steps in order and where the file was.
+    write_json_atomic(os.path.join(spec.run_dir, PIPELINE_FILE),
+                      {"name": spec.name, "steps": [s.name for s in spec.steps], "base_dir": spec.base_dir})
     prints: dict[str, str] = {}
     outcome: dict[str, str] = {}
     cluster: list[str] = []  # the shared cluster's address, once started

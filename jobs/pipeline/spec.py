@@ -10,7 +10,8 @@
         set: {data.export_dir: "${export}", output.dir: "${pretrain}"}
 
 A step is a command a user could type. `${step}` is that step's folder (the step itself or an earlier
-one: a reference to an earlier step is what makes this step depend on it), `${sha256:step/file}` the
+one: a reference to an earlier step is what makes this step depend on it), `${pipeline}` the run
+folder (a step naming it depends on every earlier one), `${sha256:step/file}` the
 sha256 of a file in an earlier step's folder (for the settings that pin a model's bytes). `set:` adds
 `--set KEY=VALUE` flags to a one-command step. An argument naming a file next to the pipeline file is
 read from there (like a job file's relative paths); its bytes are part of the step's fingerprint.
@@ -29,6 +30,8 @@ import yaml
 from schemas.config import ConfigError, apply_overrides, config_from_dict, setting
 
 STEP_NAME = re.compile(r"[a-z][a-z0-9-]*")
+RUN_FOLDER = "pipeline"
+"""`${pipeline}` is the pipeline's run folder (<output>/<name>): a step naming it depends on every earlier step."""
 PLACEHOLDER = re.compile(r"\$\{(?:(sha256):)?([a-z][a-z0-9-]*)([^}]*)\}")
 """`${step}` / `${step}/rest` (rest stays outside the braces) or `${sha256:step/path/in/its/folder}`."""
 
@@ -55,6 +58,16 @@ class PipelineSpec:
 
     def step_dir(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
+
+
+def is_pipeline_file(path: str) -> bool:
+    """A YAML mapping with `steps:` (a job file has `phases:`)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "steps" in data and "phases" not in data
 
 
 def load_pipeline(path: str, overrides: list[str] = ()) -> PipelineSpec:
@@ -86,8 +99,9 @@ def check_steps(spec: PipelineSpec) -> None:
     seen: list[str] = []
     for i, step in enumerate(spec.steps):
         where = f"pipeline.steps[{i}]"
-        if not STEP_NAME.fullmatch(step.name):
-            raise ConfigError(f"{where}.name: {step.name!r} is not a name. Fix: lower case letters, digits and '-'")
+        if not STEP_NAME.fullmatch(step.name) or step.name == RUN_FOLDER:
+            raise ConfigError(f"{where}.name: {step.name!r} is not a step name. Fix: lower case letters, digits and "
+                              f"'-', other than {RUN_FOLDER!r} (the run folder's placeholder)")
         if step.name in seen:
             raise ConfigError(f"{where}.name: {step.name!r} is used twice. Fix: give every step its own name")
         if not step.run or not all(isinstance(c, str) and c.strip() for c in step.run):
@@ -97,6 +111,8 @@ def check_steps(spec: PipelineSpec) -> None:
                               f"Fix: put the --set flags in the command lines")
         for text in list(step.run) + [str(v) for v in (step.set or {}).values()]:
             for kind, ref, _ in PLACEHOLDER.findall(text):
+                if ref == RUN_FOLDER and kind != "sha256":
+                    continue
                 if ref != step.name and ref not in seen:
                     later = ref in {s.name for s in spec.steps}
                     raise ConfigError(f"{where}: ${{{kind + ':' if kind else ''}{ref}...}} names "
@@ -113,11 +129,14 @@ def check_steps(spec: PipelineSpec) -> None:
         seen.append(step.name)
 
 
-def dependencies(step: StepSpec) -> list[str]:
-    """The earlier steps this step's command lines refer to, in order of first mention."""
+def dependencies(step: StepSpec, spec: PipelineSpec) -> list[str]:
+    """The earlier steps this step's command lines refer to, in order of first mention; ${pipeline} (the run
+    folder) refers to every earlier step."""
+    earlier = [s.name for s in spec.steps[: [s.name for s in spec.steps].index(step.name)]]
     out: list[str] = []
     for text in list(step.run) + [str(v) for v in (step.set or {}).values()]:
         for _, ref, _ in PLACEHOLDER.findall(text):
-            if ref != step.name and ref not in out:
-                out.append(ref)
+            for dep in earlier if ref == RUN_FOLDER else [ref]:
+                if dep != step.name and dep not in out:
+                    out.append(dep)
     return out
