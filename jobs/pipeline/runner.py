@@ -99,8 +99,11 @@ def _expand_deep(value, spec: PipelineSpec, preview: bool):
 
 
 def _yaml_flow(value) -> str:
+    """A --set value as one line of YAML (flow style; a scalar as JSON, which YAML reads the same)."""
     import yaml
 
+    if not isinstance(value, (dict, list)):
+        return json.dumps(value)
     return yaml.safe_dump(value, default_flow_style=True, width=1 << 20).strip()
 
 
