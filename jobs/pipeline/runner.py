@@ -218,10 +218,14 @@ def _run_step(step: StepSpec, spec: PipelineSpec, fp: str, shared_address: Calla
     _write_state(spec, step.name, state)
     start = time.perf_counter()
     for argv in commands:
+        child_env = env
         if any(tuple(argv[:len(prefix)]) == prefix for prefix in TAKES_ADDRESS) and "--address" not in argv:
             argv = [*argv, "--address", shared_address()]
+            # Also for what Ray Train starts without an address: with two clusters on one machine (another
+            # user's), "connect to the local one" is ambiguous.
+            child_env = {**(env if env is not None else os.environ), "RAY_ADDRESS": argv[-1]}
         say(f"[{step.name}] refinery {shlex.join(argv)}")
-        code = subprocess.call([sys.executable, "-m", "jobs.cli", *argv], env=env)
+        code = subprocess.call([sys.executable, "-m", "jobs.cli", *argv], env=child_env)
         if code != 0:
             state.update(status="running", failed=_now(), exit_code=code)
             _write_state(spec, step.name, state)
