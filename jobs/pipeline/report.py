@@ -224,8 +224,9 @@ def _evaluations(steps: list[dict], runs: dict[str, list]) -> str:
                 ppl[step]["overall"] = doc.get("overall", {}).get("perplexity")
             for path in sorted(glob.glob(os.path.join(run, "eval", "mc-step-*.json"))):
                 doc = _json(path) or {}
-                mc.append([step, os.path.basename(path), doc.get("micro_accuracy"), doc.get("macro_accuracy"),
-                           doc.get("n_questions")])
+                acc = doc.get("acc") or {}
+                mc.append([step, os.path.basename(path), acc.get("micro"), acc.get("macro"),
+                           sum(s["questions"] for s in acc.get("subjects", {}).values()), doc.get("random_baseline")])
             for path in sorted(glob.glob(os.path.join(run, "eval", "generate-step-*.jsonl"))):
                 with open(path, encoding="utf-8") as f:
                     for line in f:
@@ -239,7 +240,7 @@ def _evaluations(steps: list[dict], runs: dict[str, list]) -> str:
                                                     for m, v in ppl.items()]))
     if mc:
         out.append("<h3>Multiple choice</h3>")
-        out.append(page.table(["model", "file", "micro accuracy", "macro accuracy", "questions"],
+        out.append(page.table(["model", "file", "micro accuracy", "macro accuracy", "questions", "chance"],
                               [[r[0], r[1]] + ["" if v is None else v for v in r[2:]] for r in mc], 2))
     if gens:
         out.append("<h3>Sample generations</h3>")

@@ -32,6 +32,7 @@ from typing import Callable
 
 from jobs.pipeline.spec import PLACEHOLDER, RUN_FOLDER, PipelineSpec, StepSpec, dependencies
 from schemas.atomic_files import rename_into_place, write_json_atomic
+from schemas.digests import file_sha256
 
 STATE_DIR = "steps"
 PIPELINE_FILE = "pipeline.json"
@@ -63,14 +64,6 @@ def expand(text: str, spec: PipelineSpec, preview: bool = False) -> str:
             return file_sha256(path)
         return path
     return PLACEHOLDER.sub(one, text)
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def step_commands(step: StepSpec, spec: PipelineSpec, preview: bool = False) -> list[list[str]]:
