@@ -48,7 +48,7 @@ def _steps(run_dir: str) -> list[dict]:
     out = []
     for name in doc.get("steps", []):
         state = _json(os.path.join(run_dir, "steps", f"{name}.json")) or {}
-        out.append({"name": name, "folder": os.path.join(run_dir, name), **state})
+        out.append({"name": name, "folder": os.path.join(run_dir, name), "run_dir": run_dir, **state})
     return out
 
 
@@ -88,8 +88,11 @@ def _steps_table(steps: list[dict], page_dir: str) -> str:
         links = " ".join(_link(r, page_dir, os.path.relpath(os.path.dirname(r), s["folder"]).replace(".", "report"))
                          for r in reports)
         commands = "<br>".join(page.escape(" ".join(c)) for c in s.get("commands", []))
+        status = s.get("status", "not run")
+        if status == "running" and any(c[1:] == ["report", s["run_dir"]] for c in s.get("commands", [])):
+            status = "writing this page"
         rows.append(f"<tr><td class=\"l\">{_link(s['folder'], page_dir, s['name'])}</td>"
-                    f"<td class=\"l\">{page.escape(s.get('status', 'not run'))}</td>"
+                    f"<td class=\"l\">{page.escape(status)}</td>"
                     f"<td>{page.escape(s.get('seconds', ''))}</td><td class=\"l\">{links}</td>"
                     f"<td class=\"l\" style=\"font-size:.8em\">{commands}</td></tr>")
     head = "".join(f"<th class=\"l\">{h}</th>" for h in ("step", "status", "seconds", "reports", "commands"))
@@ -123,16 +126,20 @@ def _corpus(steps: list[dict], page_dir: str) -> str:
 def _mixture(steps: list[dict], runs: dict[str, list]) -> str:
     files = {}
     for s in steps:
+        if os.path.exists(os.path.join(s["folder"], "config.resolved.yaml")):
+            continue  # a training run's mixture.json repeats the file it was given; its realized share is below
         for path in sorted(glob.glob(os.path.join(s["folder"], "*.json"))):
             doc = _json(path)
             if isinstance(doc, dict) and doc.get("format") == MIXTURE_FORMAT:
                 method = (doc.get("provenance") or {}).get("method", os.path.basename(path))
                 files[f"{method} ({s['name']})"] = doc["weights"]
-    for step, found in runs.items():
-        for kind, run in found:
+    for s in steps:
+        for kind, run in runs[s["name"]]:
             summary = _json(os.path.join(run, "summary.json")) or {}
-            if kind == "pretrain" and summary.get("realized_token_share"):
-                files[f"realized share ({step})"] = summary["realized_token_share"]
+            # a step's own pretraining run, not DoReMi's reference and proxy runs inside its folder
+            if kind == "pretrain" and os.path.abspath(run) == os.path.abspath(s["folder"]) \
+                    and summary.get("realized_token_share"):
+                files[f"realized share ({s['name']})"] = summary["realized_token_share"]
     if not files:
         return "<h2>Mixture weights</h2>" + page.absent("mixture weights")
     domains = sorted({d for w in files.values() for d in w})
