@@ -78,6 +78,25 @@ def test_groups_count_lines_within_groups_of_shards(tmp_path):
     assert {k: v[1] for k, v in out.items()} == {"d0": 1, "d1": 1, "d2": 1, "d3": 0, "d4": 0, "d5": 0}
 
 
+def test_domains_limits_line_dedup_to_those_documents(tmp_path):
+    """The same documents in a web domain and in books: with domains [web] the web copies lose exactly the lines
+    they lose alone (the books' copies are not counted), and the books keep every line."""
+    table = pa.table({"id": [d for d, _ in DOCS], "text": [t for _, t in DOCS]})
+    web = write_shards(table, str(tmp_path / "up"), 3, domain="web")
+    books = write_shards(table.set_column(0, "id", pa.array(["b" + d for d, _ in DOCS])), str(tmp_path / "up"), 3,
+                         domain="books")
+    parts = {k: web[k] + books[k] for k in web}
+    summary = run_kind(lines.KIND, lines.LineDedupConfig(domains=("web",)), str(tmp_path / "lines"), parts)
+    assert summary["lines_removed"] == 6  # as in the web documents alone
+    out = apply_lines(str(tmp_path / "lines"), web)
+    assert out["d0"] == ("Intro line one.\nunique zero", 1, False) and out["d4"] == ("", 1, True)
+    out = apply_lines(str(tmp_path / "lines"), books)
+    assert {k: (v[0], v[1]) for k, v in out.items()} == {"b" + d: (t, 0) for d, t in DOCS}
+    # Without the setting the books' copies count too: every line of d3 / d0's intro is now repeated.
+    run_kind(lines.KIND, lines.LineDedupConfig(), str(tmp_path / "all"), parts)
+    assert apply_lines(str(tmp_path / "all"), books)["bd0"] == ("", 3, True)
+
+
 def test_exact_dedup_keeps_the_first_copy_and_uses_url(tmp_path):
     docs = [("a", "same text"), ("b", "other"), ("c", "same text"), ("d", "same text"), ("e", "Same text")]
     table = pa.table({"id": [d for d, _ in docs], "text": [t for _, t in docs],
