@@ -67,7 +67,7 @@ def run_refinery(inputs: str, out: str, workers: int, seed: int) -> dict[str, in
                     "settings": {"num_perm": 128, "bands": BANDS, "rows": ROWS, "ngram": NGRAM, "seed": seed,
                                  "verify": False}},
                    {"name": "remove", "stages": [{"minhash_dedup": {"index_phase": "fuzzy"}}, {"select": {"rules": [
-                       {"column": "minhash_duplicate_v1", "op": "==", "value": True, "reason": "near_duplicate"}]}}]}]},
+                       {"column": "minhash_duplicate_v2", "op": "==", "value": True, "reason": "near_duplicate"}]}}]}]},
         base_dir=inputs, output_override=True)
     result = run_job(job, progress=False)
     phase = {p.name: p for p in result.phases}["remove"]
@@ -75,7 +75,7 @@ def run_refinery(inputs: str, out: str, workers: int, seed: int) -> dict[str, in
     for kind in ("data", "rejected"):
         t = read_documents(os.path.join(phase.phase_dir, kind))
         ids = [json.loads(m)["id"] for m in t.column("meta").to_pylist()]
-        clusters.update(zip(ids, t.column("minhash_cluster_v1").to_pylist()))
+        clusters.update(zip(ids, t.column("minhash_cluster_v2").to_pylist()))
     return clusters
 
 

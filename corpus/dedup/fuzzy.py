@@ -190,4 +190,4 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
 
 KIND = PhaseKind(name="minhash_dedup", config=MinhashDedupConfig, run=run_minhash_dedup,
                  reads=lambda cfg: ("id", "text"),
-                 writes_for_stages=lambda cfg: ("minhash_cluster_v1", "minhash_duplicate_v1"))
+                 writes_for_stages=lambda cfg: ("minhash_cluster_v2", "minhash_duplicate_v2"))

@@ -127,12 +127,12 @@ def test_new_corpus_against_an_existing_index(tmp_path):
     run_kind(fuzzy.KIND, cfg, str(tmp_path / "new-fuzzy"), new_parts)
     ctx = BuildContext(phase="r", stage="minhash_dedup", column_origin={}, work_dir="",
                        phase_dirs={"fuzzy": str(tmp_path / "new-fuzzy")})
-    marker = ResultsMarker("fuzzy", ctx, "minhash_cluster_v1", "minhash_duplicate_v1")
+    marker = ResultsMarker("fuzzy", ctx, "minhash_cluster_v2", "minhash_duplicate_v2")
     dup = {}
     for key, paths in new_parts.items():
         marker.start_shard(upstream(key, paths))
         b = marker(read_table(paths[0]))
-        dup.update(zip(b.column("id").to_pylist(), b.column("minhash_duplicate_v1").to_pylist()))
+        dup.update(zip(b.column("id").to_pylist(), b.column("minhash_duplicate_v2").to_pylist()))
     assert dup == {"new0": True, "new1": False, "new2": True}  # new0 duplicates the old corpus's old0
     with pytest.raises(Exception, match="same num_perm"):
         run_kind(fuzzy.KIND, fuzzy.MinhashDedupConfig(reference=str(tmp_path / "old-fuzzy"), num_perm=64),
@@ -154,8 +154,8 @@ def test_marking_stages_accept_an_empty_batch(tmp_path):
     run_kind(fuzzy.KIND, fuzzy.MinhashDedupConfig(), str(tmp_path / "fz"), parts)
     ctx = BuildContext(phase="r", stage="minhash_dedup", column_origin={}, work_dir="", phase_dirs={"fz": str(tmp_path / "fz")})
     empty = pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
-    out = ResultsMarker("fz", ctx, "minhash_cluster_v1", "minhash_duplicate_v1")(empty)
-    assert out.schema.field("minhash_cluster_v1").type == pa.int64()
+    out = ResultsMarker("fz", ctx, "minhash_cluster_v2", "minhash_duplicate_v2")(empty)
+    assert out.schema.field("minhash_cluster_v2").type == pa.int64()
     run_kind(lines.KIND, lines.LineDedupConfig(), str(tmp_path / "lines"), parts)
     lctx = BuildContext(phase="a", stage="line_dedup", column_origin={}, work_dir="", phase_dirs={"lines": str(tmp_path / "lines")})
     out = LineRemover(LineDedupStageConfig(index_phase="lines"), lctx)(empty)

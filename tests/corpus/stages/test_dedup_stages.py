@@ -19,7 +19,7 @@ def test_dedup_demo_job_parses_and_plans():
     assert kinds == ["map", "exact_dedup", "minhash_dedup", "map", "line_dedup", "map"]
     plans = check_plan(job)
     final = plans[-1].column_origin
-    assert final["minhash_duplicate_v1"] == "minhash_dedup" and final["line_dedup_empty_v1"] == "line_dedup"
+    assert final["minhash_duplicate_v2"] == "minhash_dedup" and final["line_dedup_empty_v1"] == "line_dedup"
     assert final["text"] == "line_dedup"
 
 
