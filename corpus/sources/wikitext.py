@@ -21,6 +21,7 @@ plain parse and the reader is ~3x faster (benchmarks/bench_wikipedia.py, benchma
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 # Tags whose whole content is not prose.
 _DROP_TAGS = frozenset({"ref", "references", "table", "gallery", "math", "chem", "timeline", "score",
@@ -32,7 +33,8 @@ _INTERLANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z]+)*$")
 # tests/corpus/sources/test_wikipedia.py): "{{" inside <nowiki> or <pre> is text, not a template.
 _UNPARSED_TAGS = ("categorytree", "ce", "chem", "gallery", "graph", "hiero", "imagemap", "inputbox", "math",
                   "nowiki", "pre", "score", "section", "source", "syntaxhighlight", "templatedata", "timeline")
-_UNPARSED = re.compile(r"<(%s)\b[^>]*>.*?</\1\s*>" % "|".join(_UNPARSED_TAGS), re.S | re.I)
+_UNPARSED_OPEN = re.compile(r"<(%s)\b[^>]*>" % "|".join(_UNPARSED_TAGS), re.I)
+_UNPARSED_CLOSE = {tag: re.compile(r"</%s\s*>" % tag, re.I) for tag in _UNPARSED_TAGS}
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 # Self-closing <ref .../>, or <ref ...>...</ref> with no other <ref in between (an unclosed <ref> is
 # left to the parser rather than swallowing the text up to the next </ref>).
@@ -81,15 +83,38 @@ def strip_dropped_markup(wikitext: str) -> str:
     """`wikitext` without the comments, references, templates and tables that `wikitext_to_text` drops."""
     out: list[str] = []
     start = 0
-    for unparsed in _UNPARSED.finditer(wikitext):
-        out += (_strip_parsed(wikitext[start:unparsed.start()]), unparsed.group())
-        start = unparsed.end()
+    for span_start, span_end in _unparsed_spans(wikitext):
+        out += (_strip_parsed(wikitext[start:span_start]), wikitext[span_start:span_end])
+        start = span_end
     out.append(_strip_parsed(wikitext[start:]))
     return "".join(out)
 
 
+def _unparsed_spans(wikitext: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each <nowiki>, <pre>, ... element, from its opening tag to the first closing one.
+
+    An opening tag with no closing tag after it is text to the parser, whose content it parses. Once a
+    tag is found unclosed, later ones of that name are not searched again: a page of unclosed tags costs
+    one pass, not one pass per tag."""
+    unclosed: set[str] = set()
+    pos = 0
+    while (opening := _UNPARSED_OPEN.search(wikitext, pos)) is not None:
+        tag = opening.group(1).lower()
+        closing = None if tag in unclosed else _UNPARSED_CLOSE[tag].search(wikitext, opening.end())
+        if closing is None:
+            unclosed.add(tag)
+            pos = opening.end()
+            continue
+        yield opening.start(), closing.end()
+        pos = closing.end()
+
+
 def _strip_parsed(text: str) -> str:
-    text = _REF.sub("", _COMMENT.sub("", text))
+    # Comments only up to the last "-->": an unclosed "<!--" is text to the parser, and each one would
+    # otherwise send the regex to the end of the page.
+    end = text.rfind("-->") + 3
+    text = _COMMENT.sub("", text[:end]) + text[end:] if end > 2 else text
+    text = _REF.sub("", text)
     for pattern, replacement in ((_TEMPLATE, ""), (_TABLE, r"\1")):
         n = 1
         while n:  # innermost first: cutting one nesting level exposes the next

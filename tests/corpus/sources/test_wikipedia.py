@@ -148,6 +148,7 @@ TRICKY = [
     "<REF>upper</REF> case {{Template:Foo}} and <references/> <ref>a<ref>b</ref>",
     "== Head {{anchor|h}} ==\nBody <ref>{{cite web|url=http://x.org|title=T}}</ref>.\n== See also ==\n* {{x}}",
     "<syntaxhighlight lang=c>int f() { return {{1}}; }</syntaxhighlight> <code>{{tt|x}}</code>",
+    "<pre>a {{x}} <nowiki>b <!-- c {{y}} <pre>a {{x}} <nowiki>b </pre> d {{z}} <!-- e",
     "<gallery>\nFile:A.png|{{x}}\n</gallery> <center>{{c}} centered</center> <ce>{}^{227}_{90}Th</ce>",
 ]
 
@@ -187,3 +188,14 @@ def test_unparsed_tags_match_mwparserfromhell():
     from corpus.sources.wikitext import _UNPARSED_TAGS
 
     assert set(_UNPARSED_TAGS) == set(PARSER_BLACKLIST)
+
+
+def test_pre_pass_is_linear_on_unclosed_tags_and_comments():
+    # An unclosed tag or comment is text to the parser. If each one sent a regex to the end of the
+    # page, this 1.3 MB page of 40,000 of them would be 40,000 passes over it, and the test would hang.
+    from corpus.sources.wikitext import strip_dropped_markup
+
+    small = "<pre>a {{x}} <nowiki>b <!-- c {{y}} " * 3 + "</pre> d {{z}}"
+    assert strip_dropped_markup(small) == "<pre>a {{x}} <nowiki>b <!-- c {{y}} " * 3 + "</pre> d "
+    big = "<pre> <nowiki> <!-- " * 20_000 + "x" * 1_000_000
+    assert strip_dropped_markup(big) == big
