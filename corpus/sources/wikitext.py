@@ -44,6 +44,7 @@ _REF = re.compile(r"<ref\b[^>]*/>|<ref\b(?:[^>]*[^>/])?>(?:(?!<ref\b).)*?</ref\s
 _TEMPLATE = re.compile(r"\{\{\{[^{}]*\}\}\}|\{\{[^{}]*\}\}")
 # A table opened and closed at line starts with no table opening inside; the indent before it stays.
 _TABLE = re.compile(r"^([ \t]*)\{\|(?:(?!^[ \t]*\{\|).)*?^[ \t]*\|\}", re.M | re.S)
+_MAX_PASSES = 32
 _BLANKS = re.compile(r"[ \t]+")
 _CANONICAL_NAMESPACES = ("file", "image", "category", "media", "wikipedia", "wp", "template", "help",
                          "portal", "special", "user", "talk", "draft", "module", "mediawiki", "wikt", "wiktionary")
@@ -116,9 +117,12 @@ def _strip_parsed(text: str) -> str:
     text = _COMMENT.sub("", text[:end]) + text[end:] if end > 2 else text
     text = _REF.sub("", text)
     for pattern, replacement in ((_TEMPLATE, ""), (_TABLE, r"\1")):
-        n = 1
-        while n:  # innermost first: cutting one nesting level exposes the next
+        # Innermost first: cutting one nesting level exposes the next. One pass per level, so deeper
+        # nesting than _MAX_PASSES (real articles nest templates a few levels) is left to the parser.
+        for _ in range(_MAX_PASSES):
             text, n = pattern.subn(replacement, text)
+            if not n:
+                break
     return text
 
 

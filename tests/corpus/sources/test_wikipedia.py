@@ -199,3 +199,6 @@ def test_pre_pass_is_linear_on_unclosed_tags_and_comments():
     assert strip_dropped_markup(small) == "<pre>a {{x}} <nowiki>b <!-- c {{y}} " * 3 + "</pre> d "
     big = "<pre> <nowiki> <!-- " * 20_000 + "x" * 1_000_000
     assert strip_dropped_markup(big) == big
+    # Nesting: one pass per level, up to 32 levels; what is deeper stays for the parser.
+    deep = "{{a|" * 20_000 + "}}" * 20_000
+    assert strip_dropped_markup(deep) == "{{a|" * (20_000 - 32) + "}}" * (20_000 - 32)
