@@ -1,6 +1,6 @@
 """Language ID + quality classifier against raw fastText and datatrove's LanguageFilter, per core.
 
-    .venv/bin/python benchmarks/bench_langid_quality.py [--rounds 5] [--batch 1000]
+    .venv/bin/python benchmarks/bench_langid_quality.py [--rounds 5] [--batch 1000] [--sets mixed,web]
 
 Four real data sets, each read once, the same list of texts for every contender:
 - mixed: bench_quality_stages.py's list (1,500 Wikipedia leads + the pages of the first 100 files of
@@ -149,11 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="rounds; the contenders alternate within each")
     ap.add_argument("--batch", type=int, default=1000, help="refinery batch rows")
     ap.add_argument("--leads", type=int, default=1500, help="Wikipedia leads")
+    ap.add_argument("--sets", default="mixed,web,wiki-leads,enwiki", help="comma-separated data sets")
     args = ap.parse_args(argv)
 
     from corpus.stages.langid import default_model_path
 
-    sets = data_sets(args.leads)
+    wanted = args.sets.split(",")
+    sets = {name: texts for name, texts in data_sets(args.leads).items() if name in wanted}
+    if unknown := set(wanted) - set(sets):
+        ap.error(f"unknown data sets {sorted(unknown)}; known: mixed, web, wiki-leads, enwiki")
     print(f"python {sys.version.split()[0]}, {args.rounds} rounds, batch {args.batch}; "
           f"load average at start {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,7 @@ closed on its own line), and the content of tags whose content is not parsed (<n
 ...) is never touched. Where the two differ, the pre-pass is the cleaner: a "{{" that the parser leaves
 as text (an empty or invalid template name) is cut, and "[{{x}}[Link]]" becomes a link, as in
 MediaWiki, where the template expands first. On the gensim enwiki sample the text is identical to a
-plain parse and the reader is ~3x faster (benchmarks/bench_wikipedia.py, benchmarks/README.md).
+plain parse and the reader is 2.4-2.6x faster (benchmarks/bench_wikipedia.py, benchmarks/README.md).
 """
 
 from __future__ import annotations
