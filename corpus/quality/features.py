@@ -28,6 +28,7 @@ class HashedFeatures:
         self._hasher = FeatureHasher(n_features=p["n_features"], input_type="pair", dtype=p["dtype"],
                                      alternate_sign=p["alternate_sign"])
         self._features = self._word_features(p) if p["analyzer"] == "word" else vectorizer.build_analyzer()
+        self._binary, self._norm = p["binary"], p["norm"]
 
     def _word_features(self, p) -> Callable[[str], list[str]]:
         decode, preprocess = self.vectorizer.decode, self.vectorizer.build_preprocessor()
@@ -51,10 +52,9 @@ class HashedFeatures:
         from sklearn.preprocessing import normalize
 
         x = self._hasher.transform(zip(self._features(t), repeat(1)) for t in texts)
-        p = self.vectorizer.get_params()
-        if p["binary"]:
+        if self._binary:
             x.data.fill(1)
-        if p["norm"] is not None:
-            x = normalize(x, norm=p["norm"], copy=False)
+        if self._norm is not None:
+            x = normalize(x, norm=self._norm, copy=False)
         return x
 
