@@ -6,7 +6,8 @@ What `fix_text` does with FTFY_SETTINGS (ftfy 6.x, its docs and `fix_and_explain
 into segments, each a line with its "\\n" (a line longer than `max_decode_length`, 1,000,000 code points,
 is cut there too), and on each segment applies, until nothing changes, fixers that are the identity on
 a text without their trigger:
-- HTML entities (`unescape_html="auto"`): only `&`, an optional `#`, letters or digits, `;`;
+- HTML entities (`unescape_html="auto"`): only `&`, an optional `#`, letters or digits, `;`, and only in
+  the segments before the first segment that holds a "<" (ftfy then takes the text for HTML);
 - mojibake (`fix_encoding`): nothing unless the segment has a non-ASCII character and
   `ftfy.badness.is_bad(segment)`, ftfy's own mojibake detector, is true;
 - C1 controls U+0080-U+009F (`fix_c1_controls`); line breaks \\r, U+2028, U+2029, U+0085
@@ -15,18 +16,20 @@ a text without their trigger:
   U+206A-206F, U+FEFF, U+FFF9-FFFC.
 Ligatures, character width and quotes are off, and normalization is the stage's own step.
 So a text may change only if it holds one of those characters or entities, or a segment with a
-non-ASCII character is `is_bad`. `_TRIGGER` is that character set and entity shape (a superset of the
-entities ftfy decodes, which limits names to 24 characters); tests/corpus/stages/test_ftfy_triggers.py
-checks it against ftfy's own tables and every code point.
+non-ASCII character is `is_bad`. `_TRIGGER_CHARS` and `_ENTITY` are those characters and that entity
+shape (a superset of the entities ftfy decodes, which limits names to 24 characters);
+tests/corpus/stages/test_ftfy_triggers.py checks them against ftfy's own tables and every code point.
 
 On every line with a non-ASCII character, `is_bad` alone took 25-28% of ftfy's own time on the Python
-docs pages (bullets, pilcrows and curly quotes on most lines). It is evaluated instead on a window around
-each run of non-ASCII characters (14% of ftfy's time there, 2026-11-30): `is_bad` is one regular-expression search, each alternative of which matches at
-most `_WINDOW` characters and holds a non-ASCII character, so any match in a segment lies inside the
-window around one of its non-ASCII runs. Windows stop at line ends, the segment's own bounds. A window
-starting inside a line can only add matches (the pattern's `^`): the test stays sound. Both properties
-are read off ftfy's pattern when this module loads; if its form is not the one checked here, every
-line with a non-ASCII character gets the whole-line `is_bad`, as ftfy does.
+docs pages (bullets, pilcrows and curly quotes on most lines), and all of a page in Chinese or Japanese.
+`is_bad` is one regular-expression search; each alternative of its pattern matches at most `_WINDOW`
+(7) characters and holds one from a set of non-ASCII "anchor" characters (Latin-1 and cp1252 symbols
+and letters, Latin Extended, Greek, Cyrillic; not CJK, Hebrew, Arabic letters ...). So any match in a
+segment lies within 6 characters of one of its anchors, and `is_bad` is run only on those windows (14%
+of ftfy's time on the Python docs pages, 2026-11-30). Windows stop at line ends, the segments' own
+bounds; one starting inside a line can only add matches (the pattern's `^`), so the test stays sound.
+Window length and anchors are read off ftfy's pattern when this module loads; if its form is not the
+one checked there, every line with a non-ASCII character gets the whole-line `is_bad`, as in ftfy.
 """
 
 from __future__ import annotations
@@ -42,19 +45,23 @@ FTFY_SETTINGS = dict(normalization=None, fix_line_breaks=True, uncurl_quotes=Fal
 """The normalize stage's ftfy settings; `ftfy_may_change` is derived for exactly these. normalization=None:
 the stage applies its own configured form after ftfy."""
 
-_TRIGGER = re.compile("[\x00-\x08\x0b\x0d-\x1f\x7f-\x9f\u2028\u2029\u206a-\u206f\ufeff\ufff9-\ufffc"
-                      "\ud800-\udfff]|&#?[0-9A-Za-z]+;")
+_TRIGGER_CHARS = re.compile("[\x00-\x08\x0b\x0d-\x1f\x7f-\x9f\u2028\u2029\u206a-\u206f\ufeff\ufff9-\ufffc"
+                            "\ud800-\udfff]")
+_ENTITY = re.compile("&#?[0-9A-Za-z]+;")
 _MAX_SEGMENT = ftfy.TextFixerConfig().max_decode_length
 
 
-def _match_width_if_windowable(pattern: re.Pattern) -> int | None:
-    """Longest match of `pattern` if it is an alternation whose every alternative needs a non-ASCII
-    character, built only of plain elements (characters, classes, repeats, groups, `^`); None otherwise,
-    then windows would not be known to be sound. Reads the pattern with the standard library's regex
-    parser (re._parser, Python 3.11+), the one `re.compile` itself runs."""
+def _window_analysis(pattern: re.Pattern) -> tuple[int, str] | None:
+    """(longest match of `pattern`, a character class of its anchors) if it is an alternation whose
+    every alternative holds an element matching one character from a set of non-ASCII ones (the anchors:
+    the union of those sets), built only of plain elements (characters, classes, repeats, groups, `^`),
+    without IGNORECASE; None otherwise, then windows would not be known to be sound. Reads the pattern
+    with the standard library's regex parser (re._parser, Python 3.11+), the one `re.compile` runs."""
     try:
         from re import _parser as sre
 
+        if pattern.flags & re.IGNORECASE:
+            return None
         tree = sre.parse(pattern.pattern, pattern.flags)
         plain = {sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY, sre.MAX_REPEAT, sre.MIN_REPEAT, sre.SUBPATTERN,
                  sre.BRANCH, sre.AT}
@@ -74,39 +81,52 @@ def _match_width_if_windowable(pattern: re.Pattern) -> int | None:
         (op, branch), = tree.data
         if op is not sre.BRANCH or not only_plain(tree.data):
             return None
-        if not all(any(_non_ascii_char(o, a, sre) for o, a in alt) for alt in branch[1]):
-            return None
-        return tree.getwidth()[1]
+        anchors: list[tuple[int, int]] = []
+        for alternative in branch[1]:
+            found = [r for o, a in alternative.data if (r := _non_ascii_ranges(o, a, sre)) is not None]
+            if not found:
+                return None
+            anchors += [rng for ranges in found for rng in ranges]
+        cls = "".join(re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+                      for lo, hi in sorted(set(anchors)))
+        return tree.getwidth()[1], cls
     except Exception:  # another Python or ftfy: fall back to whole lines
         return None
 
 
-def _non_ascii_char(op, av, sre) -> bool:
-    """Whether this element matches exactly one character, always a non-ASCII one."""
+def _non_ascii_ranges(op, av, sre) -> list[tuple[int, int]] | None:
+    """The code point ranges this element matches if it matches exactly one character, always a
+    non-ASCII one; None otherwise."""
     if op is sre.LITERAL:
-        return av >= 0x80
+        return [(av, av)] if av >= 0x80 else None
     if op is sre.IN:
-        return all((o is sre.LITERAL and a >= 0x80) or (o is sre.RANGE and a[0] >= 0x80) for o, a in av)
-    return False
+        ranges = [(a, a) if o is sre.LITERAL else a if o is sre.RANGE else (-1, -1) for o, a in av]
+        return ranges if all(lo >= 0x80 for lo, _ in ranges) else None
+    return None
 
 
-_WINDOW = _match_width_if_windowable(BADNESS_RE)
+_WINDOWS = _window_analysis(BADNESS_RE)
+_WINDOW, _ANCHORS = _WINDOWS if _WINDOWS else (None, "")
 
 
 def ftfy_may_change(text: str) -> bool:
     """False only if `ftfy.fix_text(text, **FTFY_SETTINGS) == text` (see the module doc)."""
-    if _TRIGGER.search(text):
+    if len(text) > _MAX_SEGMENT and max(map(len, text.split("\n"))) >= _MAX_SEGMENT:
+        return True  # ftfy cuts such a line into segments of its own: not modelled here
+    if _TRIGGER_CHARS.search(text):
+        return True
+    # ftfy decodes entities only in the segments before the first one holding a "<"
+    tag = text.find("<")
+    if _ENTITY.search(text if tag < 0 else text[:text.rfind("\n", 0, tag) + 1]):
         return True
     if text.isascii():
         return False
-    if len(text) > _MAX_SEGMENT and max(map(len, text.split("\n"))) >= _MAX_SEGMENT:
-        return True  # ftfy cuts such a line into segments of its own: not modelled here
     if _WINDOW is None:
         segments = [line + "\n" for line in text.split("\n")]
         segments[-1] = segments[-1][:-1]
         return any(is_bad(segment) for segment in segments if not segment.isascii())
     reach = _WINDOW - 1  # a match holding the character at i lies within i - reach .. i + reach
-    for cluster in _non_ascii_clusters(reach).finditer(text):
+    for cluster in _anchor_clusters(reach, _ANCHORS).finditer(text):
         start, end = cluster.span()
         newline = text.rfind("\n", max(start - reach, 0), start)  # this line's start, if within reach
         lo = newline + 1 if newline >= 0 else max(start - reach, 0)
@@ -118,7 +138,7 @@ def ftfy_may_change(text: str) -> bool:
 
 
 @functools.cache
-def _non_ascii_clusters(reach: int) -> re.Pattern:
-    """Non-ASCII characters of one line less than 2 * reach apart, as one span: their windows overlap,
-    so one `is_bad` call covers them (fewer calls, and no character scanned twice)."""
-    return re.compile(f"[^\x00-\x7f](?:[^\n]{{0,{2 * reach - 1}}}[^\x00-\x7f])*")
+def _anchor_clusters(reach: int, anchors: str) -> re.Pattern:
+    """Anchor characters of one line less than 2 * reach apart, as one span: their windows overlap, so
+    one `is_bad` call covers them (fewer calls, and no character scanned twice)."""
+    return re.compile(f"[{anchors}](?:[^\\n]{{0,{2 * reach - 1}}}[{anchors}])*")

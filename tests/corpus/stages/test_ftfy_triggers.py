@@ -4,6 +4,7 @@ real mojibake included."""
 
 import glob
 import os
+import re
 
 import ftfy
 import pytest
@@ -33,7 +34,7 @@ def assert_sound(text: str) -> None:
 # MacRoman / cp1251 / cp1253 leftovers, C1 controls, entities, line breaks, and plain text around them.
 MOJIBAKE_ALPHABET = list("ÃÂâ€™œžŸ¢£¤¥¦§¨©ª«¬®¯°±²³´µ¶·¸¹º»¼½¾¿ÐÑØÙÎ×àáèéöüŒ•’“”–—…√≈‚ÄвЂГВРСβΓΞΟā") + [
     "\xa0", "\xad", "\x81", "\x85", "\x9d", "\u2028", "\ufeff", "\x1b", "[", "m", "&", "#", ";", "1", "amp",
-    "eacute", "EACUTE", "\r", "\n", " ", "a", "z", "A", "Q", ".", "-", "(", "\t", "\x0c", "\x00", "\ud83d",
+    "eacute", "EACUTE", "\r", "\n", " ", "<", "a", "z", "A", "Q", ".", "-", "(", "\t", "\x0c", "\x00", "\ud83d",
     "日本", "😀"]
 
 
@@ -75,12 +76,17 @@ def test_triggers_cover_ftfy_tables():
 
 
 def test_window_analysis_of_ftfy_pattern():
-    # ftfy 6.3's detector: 37 alternatives of at most 7 characters, each with a non-ASCII character
+    # ftfy 6.3's detector: 37 alternatives of at most 7 characters, each with a character from a set of
+    # Latin-1, Latin Extended, Greek, Cyrillic and symbol characters; CJK ideographs are none of them
     assert ftfy_triggers._WINDOW == 7
-    import re
-    assert ftfy_triggers._match_width_if_windowable(re.compile("(?<!x)é|a")) is None  # lookbehind; ASCII alt
-    assert ftfy_triggers._match_width_if_windowable(re.compile("[é][a-z]{2}|ü$")) is None  # $
-    assert ftfy_triggers._match_width_if_windowable(re.compile("^[é][a-z]{2}|ü.")) == 3
+    anchors = re.compile(f"[{ftfy_triggers._ANCHORS}]")
+    assert all(anchors.match(c) for c in "ÃÂâ€œ•’¶ВГΒΓ\x81") and not any(anchors.match(c) for c in "a日本\n")
+    analyse = ftfy_triggers._window_analysis
+    assert analyse(re.compile("(?<!x)é|ü")) is None  # lookbehind
+    assert analyse(re.compile("é|a")) is None  # an alternative without a non-ASCII character
+    assert analyse(re.compile("[é][a-z]{2}|ü$")) is None  # $
+    assert analyse(re.compile("é", re.IGNORECASE)) is None  # É would match too
+    assert analyse(re.compile("^[é][a-z]{2}|ü.|[α-γ]x")) == (3, "éüα-γ")
 
 
 def test_mojibake_at_a_line_start_and_at_a_line_end(monkeypatch):
@@ -97,6 +103,15 @@ def test_mojibake_at_a_line_start_and_at_a_line_end(monkeypatch):
     for text in cases:
         assert_sound(text)
     assert not ftfy_may_change("naïve café — “quoted” •\n" + long_ascii)
+
+
+def test_entities_count_only_before_the_first_line_with_a_tag():
+    # ftfy leaves entities alone from the first segment holding "<" on ("auto"): so does the check
+    assert ftfy_may_change("caf&eacute;\n<b>x</b>")
+    assert not ftfy_may_change("<b>x</b>\ncaf&eacute; &amp; &gt;")
+    assert not ftfy_may_change("a &lt; b < c &amp; d")
+    for text in ("<p>\n&amp;", "&amp;<", "x\n&amp;\ny<", "x<\n&amp;", "&amp;\n\n<"):
+        assert_sound(text)
 
 
 def test_line_longer_than_an_ftfy_segment_takes_ftfy(monkeypatch):
