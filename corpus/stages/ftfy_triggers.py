@@ -50,6 +50,14 @@ _TRIGGER_CHARS = re.compile("[\x00-\x08\x0b\x0d-\x1f\x7f-\x9f\u2028\u2029\u206a-
 _ENTITY = re.compile("&#?[0-9A-Za-z]+;")
 _MAX_SEGMENT = ftfy.TextFixerConfig().max_decode_length
 
+_OPTIONS_DERIVED_FROM = frozenset({
+    "unescape_html", "remove_terminal_escapes", "fix_encoding", "restore_byte_a0", "replace_lossy_sequences",
+    "decode_inconsistent_utf8", "fix_c1_controls", "fix_latin_ligatures", "fix_character_width", "uncurl_quotes",
+    "fix_line_breaks", "fix_surrogates", "remove_control_chars", "normalization", "max_decode_length", "explain"})
+"""ftfy's options (ftfy 6.3.1) when the triggers above were derived. Another set may mean another fixer:
+then every text goes to ftfy, as before the check, until the triggers are derived again."""
+_DERIVED = frozenset(ftfy.TextFixerConfig._fields) == _OPTIONS_DERIVED_FROM
+
 
 def _window_analysis(pattern: re.Pattern) -> tuple[int, str] | None:
     """(longest match of `pattern`, a character class of its anchors) if it is an alternation whose
@@ -111,6 +119,8 @@ _WINDOW, _ANCHORS = _WINDOWS if _WINDOWS else (None, "")
 
 def ftfy_may_change(text: str) -> bool:
     """False only if `ftfy.fix_text(text, **FTFY_SETTINGS) == text` (see the module doc)."""
+    if not _DERIVED:
+        return True
     if len(text) > _MAX_SEGMENT and max(map(len, text.split("\n"))) >= _MAX_SEGMENT:
         return True  # ftfy cuts such a line into segments of its own: not modelled here
     if _TRIGGER_CHARS.search(text):

@@ -114,6 +114,13 @@ def test_entities_count_only_before_the_first_line_with_a_tag():
         assert_sound(text)
 
 
+def test_another_ftfy_sends_every_text_to_ftfy(monkeypatch):
+    assert ftfy_triggers._DERIVED  # the pinned ftfy is the one the triggers were derived from
+    assert not ftfy_may_change("plain text")
+    monkeypatch.setattr(ftfy_triggers, "_DERIVED", False)  # e.g. a new option, maybe a new fixer
+    assert ftfy_may_change("plain text")
+
+
 def test_line_longer_than_an_ftfy_segment_takes_ftfy(monkeypatch):
     monkeypatch.setattr(ftfy_triggers, "_MAX_SEGMENT", 50)
     assert ftfy_may_change("é" + "x" * 60)  # ftfy would cut this line: not modelled, so ftfy runs
