@@ -34,7 +34,6 @@ one checked there, every line with a non-ASCII character gets the whole-line `is
 
 from __future__ import annotations
 
-import functools
 import re
 
 import ftfy
@@ -115,6 +114,11 @@ def _non_ascii_ranges(op, av, sre) -> list[tuple[int, int]] | None:
 
 _WINDOWS = _window_analysis(BADNESS_RE)
 _WINDOW, _ANCHORS = _WINDOWS if _WINDOWS else (None, "")
+_REACH = (_WINDOW or 1) - 1
+"""A match holding the character at i lies within i - _REACH .. i + _REACH."""
+_ANCHOR_CLUSTERS = re.compile(f"[{_ANCHORS}](?:[^\\n]{{0,{2 * _REACH - 1}}}[{_ANCHORS}])*") if _WINDOW else None
+"""Anchor characters of one line less than 2 * _REACH apart, as one span: their windows overlap, so one
+`is_bad` call covers them (fewer calls, and no character scanned twice)."""
 
 
 def ftfy_may_change(text: str) -> bool:
@@ -135,8 +139,8 @@ def ftfy_may_change(text: str) -> bool:
         segments = [line + "\n" for line in text.split("\n")]
         segments[-1] = segments[-1][:-1]
         return any(is_bad(segment) for segment in segments if not segment.isascii())
-    reach = _WINDOW - 1  # a match holding the character at i lies within i - reach .. i + reach
-    for cluster in _anchor_clusters(reach, _ANCHORS).finditer(text):
+    reach = _REACH
+    for cluster in _ANCHOR_CLUSTERS.finditer(text):
         start, end = cluster.span()
         newline = text.rfind("\n", max(start - reach, 0), start)  # this line's start, if within reach
         lo = newline + 1 if newline >= 0 else max(start - reach, 0)
@@ -145,10 +149,3 @@ def ftfy_may_change(text: str) -> bool:
         if is_bad(text[lo:hi]):
             return True
     return False
-
-
-@functools.cache
-def _anchor_clusters(reach: int, anchors: str) -> re.Pattern:
-    """Anchor characters of one line less than 2 * reach apart, as one span: their windows overlap, so
-    one `is_bad` call covers them (fewer calls, and no character scanned twice)."""
-    return re.compile(f"[{anchors}](?:[^\\n]{{0,{2 * reach - 1}}}[{anchors}])*")
