@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wiki", type=int, default=1500, help="Wikipedia leads")
     ap.add_argument("--pages", type=int, default=0, help="files per web sample (0 = all)")
+    ap.add_argument("--no-c4-ablations", action="store_true",
+                    help="C4 whole only (each ablation is a full spaCy pass on datatrove's side)")
     args = ap.parse_args(argv)
     require_datatrove()
     memoize_word_split()
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         ("without policy lines", {"policy_phrases": ()}, {"filter_policy": False}),
     ]
     c4_ours = {}
-    for name, ours_args, dt_args in c4_variants:
+    for name, ours_args, dt_args in c4_variants[:1] if args.no_c4_ablations else c4_variants:
         ours = refinery_fails(score_c4_rules, dataclasses.replace(d, **ours_args), "c4_drop_reason_v1", table)
         theirs = datatrove_fails(C4QualityFilter(**dt_args), texts)
         c4_ours.setdefault("all", (ours, theirs))
