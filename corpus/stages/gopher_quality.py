@@ -21,9 +21,9 @@ Where the paper is silent, and how this compares with datatrove 0.10.1's GopherQ
   "|" or "..."), as datatrove does: they are not words of the text. The ratios keep every word as
   their denominator, as datatrove does. v1 counted every word and added '#' and ellipses into one
   ratio, against the paper's "either". refinery takes punctuation and symbols by Unicode category;
-  datatrove's list lacks the bullet "•", so it counts each bullet as a one-character word: on 17
-  python-doc index pages (lists of long identifiers) the mean word length is 10.4-14.9 here and
-  6.6-9.2 there, and only refinery drops them.
+  datatrove's list lacks the bullet "•", so it counts each bullet as a one-character word: on 16
+  python-doc pages (bullet lists of long identifiers) the mean word length is 10.4-14.9 here and
+  6.6-9.2 there, and only refinery drops them (the 17th page the rule splits on holds "＊,＃,＋,＋").
 - Bullet points are the characters used as list markers (•, ‣, ◦, ⁃, ∙, ·, ●, ○, ▪, ▫, ■, □, -, *);
   datatrove takes "•" and "-" only. Lines are the document's non-empty lines; datatrove also counts
   empty lines, so a list written with blank lines between its items is never "90% bullets" there.
