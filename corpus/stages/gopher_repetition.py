@@ -20,9 +20,10 @@ Where the paper is silent we follow datatrove 0.10.1's GopherRepetitionFilter, e
   every character fraction, as in datatrove. v1 divided by the characters of the words or lines only,
   which made every fraction ~20% larger than the paper's "fraction of characters" of the document.
 - A duplicate line or paragraph is one equal to an earlier one of the document (the first copy is
-  not a duplicate); its characters are counted per duplicate copy. Lines are compared with surrounding
-  whitespace trimmed and empty lines are not lines (datatrove compares raw lines, so an indented copy
-  is not a duplicate there, and a trailing newline adds an empty "line").
+  not a duplicate); its characters, as written (indentation included, as datatrove counts them), are
+  counted per duplicate copy. Lines are compared with surrounding whitespace trimmed, and blank lines
+  are not lines: datatrove compares raw lines, so an indented copy is not a duplicate there, while
+  repeated whitespace-only lines are, and count in its line total.
 - Duplicate n-grams, in the same sense: the occurrences of an n-gram after its first one (datatrove
   too). The characters are those of the words such occurrences cover, each word once however many
   occurrences overlap it (the paper's overlap rule), spaces excluded. v1 also counted the first
@@ -106,12 +107,13 @@ def _scatter(idx: np.ndarray, size: int, values: np.ndarray | None = None) -> np
 
 def _line_rules(text, n_docs: int, pattern: str, doc_chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     seg = split_lines(text, pattern)
+    # Compared trimmed, counted as written: the characters of the document a duplicate line takes up.
+    written = np.asarray(pc.utf8_length(seg.items), dtype=np.float64)
     stripped = pc.utf8_trim_whitespace(seg.items)
     seg = Segments(items=stripped, doc=seg.doc, offsets=seg.offsets, n_docs=n_docs)
-    lengths = np.asarray(pc.utf8_length(stripped), dtype=np.float64)
-    keep = lengths > 0
+    keep = np.asarray(pc.utf8_length(stripped)) > 0
     n_items = seg.per_doc(keep.astype(np.float64))
-    dup_n, dup_chars = _duplicates(seg, keep, lengths)
+    dup_n, dup_chars = _duplicates(seg, keep, written)
     return safe_ratio(dup_n, n_items), safe_ratio(dup_chars, doc_chars)
 
 

@@ -117,6 +117,16 @@ def test_duplicate_lines():
     assert_max_rule(repetition_reason, LINES, "dup_line_char_frac", 5 / 19, "gopher_dup_line_char_frac")
 
 
+def test_duplicate_lines_are_compared_trimmed_and_counted_as_written():
+    # "  x y" twice, a blank line " " and "z": 5 + 1 + 5 + 1 + 1 + 1 + 1 = 15 characters; the copy takes
+    # up 5 of them (its indentation included); a blank line is no line, so 1 of 3 lines is a duplicate.
+    text = "  x y\n  x y\n \nz"
+    assert_max_rule(repetition_reason, text, "dup_line_char_frac", 5 / 15, "gopher_dup_line_char_frac")
+    assert_max_rule(repetition_reason, text, "dup_line_frac", 1 / 3, "gopher_dup_line_frac")
+    # "x y" then "  x y": equal once trimmed; the copy is written with 5 of the 3 + 1 + 5 + 1 + 1 = 11.
+    assert_max_rule(repetition_reason, "x y\n  x y\nz", "dup_line_char_frac", 5 / 11, "gopher_dup_line_char_frac")
+
+
 def test_top_ngrams():
     for n, value in ((2, 6 / 19), (3, 10 / 19), (4, 7 / 19)):
         assert repetition_reason(LINES, top_ngram_char_frac={n: value}) is None
