@@ -94,8 +94,9 @@ def repetition_rules():
                                  dup_para_char_frac=1.0, top_ngram_char_frac={}, dup_ngram_char_frac={})
     dt_off = dict(dup_line_frac=None, dup_para_frac=None, dup_line_char_frac=None, dup_para_char_frac=None,
                   top_n_grams=(), dup_n_grams=())
-    rules = [(f"duplicate {k.replace('_', ' ')}", {k: getattr(d, k)}, {k: getattr(d, k)})
-             for k in ("dup_line_frac", "dup_line_char_frac", "dup_para_frac", "dup_para_char_frac")]
+    names = {"dup_line_frac": "duplicate lines", "dup_line_char_frac": "duplicate line characters",
+             "dup_para_frac": "duplicate paragraphs", "dup_para_char_frac": "duplicate paragraph characters"}
+    rules = [(f"{name} ({getattr(d, k)})", {k: getattr(d, k)}, {k: getattr(d, k)}) for k, name in names.items()]
     rules += [(f"top {n}-gram characters ({f})", {"top_ngram_char_frac": {n: f}}, {"top_n_grams": ((n, f),)})
               for n, f in d.top_ngram_char_frac.items()]
     rules += [(f"duplicate {n}-gram characters ({f})", {"dup_ngram_char_frac": {n: f}}, {"dup_n_grams": ((n, f),)})
