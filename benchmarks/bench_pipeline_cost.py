@@ -214,7 +214,7 @@ def run_once(kind: str, shards: list[str], workers: int, text_bytes: int, work: 
             "worker_peak_rss": worker_peak, "actors": actors, "driver_peak_rss": sampler.driver_peak(proc.pid),
             "tree_peak_rss": sampler.tree_peak,  "processes": len(sampler.cpu_by_pid),
             "actor_cpu_s": sampler.actor_cpu(),
-            "titles": sorted(set(sampler.name_by_pid.values())), "load_before": load_before, "load_after": os.getloadavg()[0],
+            "load_before": load_before, "load_after": os.getloadavg()[0],
             "stage_seconds": _stage_seconds(stats), "rows": _rows(stats)}
 
 
@@ -330,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
           "peak RSS per worker | driver peak | tree peak | load avg |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['job']} | {r['workers']} | {r['gb']:.3f} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['actor_cpu_s']:.0f} | "
+        print(f"| {r['job']} | {r['workers']} | {r['gb']:.3f} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
+              f"{r['actor_cpu_s']:.0f} | "
               f"{r['gb_per_core_hour']:.2f} | {r['gb_per_cpu_hour']:.2f} | {r['worker_peak_rss'] / 2**20:.0f} MiB | "
               f"{r['driver_peak_rss'] / 2**20:.0f} MiB | {r['tree_peak_rss'] / 2**20:.0f} MiB | "
               f"{r['load_before']:.0f}-{r['load_after']:.0f} |")
@@ -348,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _row(r: dict) -> str:
-    return (f"{r['job']:5} w{r['workers']} rep {r.get('repeat', 1)}: wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s ({r['processes']} processes; "
+    return (f"{r['job']:5} w{r['workers']} rep {r.get('repeat', 1)}: wall {r['wall_s']:.1f} s, "
+            f"CPU {r['cpu_s']:.1f} s ({r['processes']} processes; "
             f"actors {r['actor_cpu_s']:.1f} s), "
             f"{r['gb_per_core_hour']:.2f} GB/core-h, {r['gb_per_cpu_hour']:.2f} GB/CPU-h, worker peak "
             f"{r['worker_peak_rss'] / 2**20:.0f} MiB ({r['actors']} actors), load {r['load_before']:.1f}")

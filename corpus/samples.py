@@ -184,11 +184,11 @@ def resolve_dest(dest: str | None) -> str:
 
 
 def fetch_samples(dest: str | None = None, only: list[str] | None = None,
-                  manifest: tuple[Sample, ...] = MANIFEST) -> dict[str, SampleResult]:
+                  manifest: tuple[Sample, ...] | None = None) -> dict[str, SampleResult]:
     """Fetch (or find in the cache) the named samples, all by default. Never raises for one sample.
-    `manifest` lets a tool pin its own artifacts the same way (benchmarks/bulk_corpus.py)."""
+    `manifest` (default MANIFEST) lets a tool pin its own artifacts the same way (benchmarks/bulk_corpus.py)."""
     root = resolve_dest(dest)
-    by_name = {s.name: s for s in manifest}
+    by_name = {s.name: s for s in (MANIFEST if manifest is None else manifest)}
     names = list(by_name) if not only else list(only)
     results: dict[str, SampleResult] = {}
     for name in names:
