@@ -4,7 +4,7 @@
 
 No web crawl is reachable from here, so the text comes from pinned registry packages (fetched and
 checked by sha256 through corpus.samples, like `refinery samples fetch`): documentation sites shipped as
-HTML (Linux kernel docs, the Debian Administrator's Handbook in 12 languages, PostgreSQL 15, the
+HTML (Linux kernel docs, the Debian Administrator's Handbook in 26 languages, PostgreSQL 15, the
 LibreOffice help in 34 languages, the JDK 17 API docs, the Rust docs, the Python docs), turned into
 text the way Common Crawl's WET files are (all visible text: refinery's `full_text` extractor), and the
 ~1M prompt + answer lines of OpenAI's `evals` registry (one document per line, all its string fields).
@@ -70,7 +70,6 @@ _LIBREOFFICE_SHA256 = {
     "pt": "0130802d755de8666c663cc0745ba7a23d546d35a918f349a7a9adb78d16e7a4",
     "pt-br": "600d4294e52a6534be923521aff7b1b9eb7e6ddb7e30b2598ad04b2fe9cf8278",
     "ru": "5a2f75d5b0dfcf660275070647af528a81be28b5d3e9c3ec2d419ef5518db7a2",
-    "sk": "a7f7bb474998c355370f1e6dd91a01618ace47e2c408d957406457f0c74c90ea",
     "sl": "98c06e58e4cf90c5ccc98d5d7bb069edbbf64845dcdf485cce24a16598d40c90",
     "sv": "1b34145188f08aff7029fdc1ae378141494743d93cb09d9a3e782a229941ab66",
     "tr": "8fe832104805b66d2dc5c153564bcc55b5a084e10b3c3a3ea773c4b57659bfb8",
@@ -106,7 +105,7 @@ SOURCES: tuple[tuple[Sample, str], ...] = (
      "jsonl"),
     (Sample(name="bulk-rust-doc", kind="debian", package="rust-doc", version="1.63.0+dfsg1-2",
             sha256="96ef96fe6df87d939ca713bd7df3d15c2b778ccb892eca025c4ee504146f697b",
-            extract={"usr/share/doc/rust/html/*.html": "html"}, license="MIT OR Apache-2.0"), "html"),
+            extract={"usr/share/doc/rust-doc/html/*.html": "html"}, license="MIT OR Apache-2.0"), "html"),
 )
 
 
