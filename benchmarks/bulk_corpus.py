@@ -79,7 +79,7 @@ _LIBREOFFICE_SHA256 = {
 }
 
 # (sample, how its files become documents). Order = priority: prose and multilingual prose first, then
-# API reference pages, then the evals lines (partly tabular or synthetic prompts), until the target.
+# API reference pages, then the evals lines (short, partly tabular or synthetic prompts), until the target.
 SOURCES: tuple[tuple[Sample, str], ...] = (
     (next(s for s in MANIFEST if s.name == "python-doc"), "html"),
     (Sample(name="bulk-linux-doc", kind="debian", package="linux-doc-6.1", version="6.1.192-3",
@@ -99,13 +99,13 @@ SOURCES: tuple[tuple[Sample, str], ...] = (
     (Sample(name="bulk-openjdk-doc", kind="debian", package="openjdk-17-doc", version="17.0.21.1+2-1~deb12u1",
             sha256="3e04db24dbcb31d598774973998f1d8212e3424e288befbfef235077325f841d",
             extract={"usr/share/doc/*.html": "html"}, license="GPL-2.0 with Classpath exception"), "html"),
+    (Sample(name="bulk-rust-doc", kind="debian", package="rust-doc", version="1.63.0+dfsg1-2",
+            sha256="96ef96fe6df87d939ca713bd7df3d15c2b778ccb892eca025c4ee504146f697b",
+            extract={"usr/share/doc/rust-doc/html/*.html": "html"}, license="MIT OR Apache-2.0"), "html"),
     (Sample(name="bulk-evals", kind="pypi-wheel", package="evals", version="3.0.1.post1",
             sha256="0abcb2051303500784b1641a6e4f6b813ed43ad64f879a37d344a6774eb8eb78",
             extract={"evals/registry/data/*.jsonl": "data"}, license="MIT (OpenAI); datasets: their licences"),
      "jsonl"),
-    (Sample(name="bulk-rust-doc", kind="debian", package="rust-doc", version="1.63.0+dfsg1-2",
-            sha256="96ef96fe6df87d939ca713bd7df3d15c2b778ccb892eca025c4ee504146f697b",
-            extract={"usr/share/doc/rust-doc/html/*.html": "html"}, license="MIT OR Apache-2.0"), "html"),
 )
 
 
