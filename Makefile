@@ -1,5 +1,5 @@
 # Two entry points, both self-installing on a fresh machine (Python 3.11, pip; apt-get where needed):
-#   make demo   set up .venv, fetch the sample corpus, run jobs/demo.yaml on an embedded local Ray, print its stats
+#   make demo   set up .venv, fetch the sample corpus, run jobs/llama_mini.yaml (the whole recipe) on an embedded local Ray
 #   make test   set up .venv, run the whole test suite
 PY      := .venv/bin/python
 EXTRAS  := dev,sources,quality,dedup,report,train
@@ -9,8 +9,7 @@ STAMP   := .venv/.installed
 
 demo: setup
 	.venv/bin/refinery samples fetch --dest samples    # the real sample corpus, pinned + sha256-checked
-	.venv/bin/refinery build jobs/demo.yaml
-	.venv/bin/refinery stats runs/demo
+	.venv/bin/refinery run jobs/llama_mini.yaml        # raw data -> corpus -> ... -> aligned model -> report
 
 test: setup .venv/.test-tools
 	$(PY) -m pytest -q

@@ -6,7 +6,9 @@ Documents: the labelled near-duplicate set (`refinery dedup labelled`: Wikipedia
 copies, Shakespeare editions) plus `--extra` unlabelled Wikipedia lead sections (es, fr) as bulk, split
 into `--shards` JSONL files. F1 is scored on the labelled documents only (corpus.dedup.evaluate).
 Parameters for both: word 5-grams, 9 bands x 13 rows (117 hashes; what refinery derives for threshold
-0.8 from 128 permutations), 64-bit hashes, `--workers` processes. datatrove tokenizes English with
+0.8 from 128 permutations with `verify: false`), 64-bit hashes, `--workers` processes; refinery runs
+with `verify: false` so that both link every LSH candidate pair (its defaults, 21 x 6 verified, are
+compared by benchmarks/bench_dedup_quality.py). datatrove tokenizes English with
 spaCy (its default); the bench extra installs it.
 
     .venv/bin/python benchmarks/bench_fuzzy_dedup.py [--extra 20000] [--shards 8] [--workers 2] [--seed 1]
@@ -62,9 +64,10 @@ def run_refinery(inputs: str, out: str, workers: int, seed: int) -> dict[str, in
         "runtime": {"workers": workers, "max_retries": 1, "batch_rows": 4096},
         "phases": [{"name": "read", "stages": ["length"]},
                    {"name": "fuzzy", "kind": "minhash_dedup",
-                    "settings": {"num_perm": 128, "bands": BANDS, "rows": ROWS, "ngram": NGRAM, "seed": seed}},
+                    "settings": {"num_perm": 128, "bands": BANDS, "rows": ROWS, "ngram": NGRAM, "seed": seed,
+                                 "verify": False}},
                    {"name": "remove", "stages": [{"minhash_dedup": {"index_phase": "fuzzy"}}, {"select": {"rules": [
-                       {"column": "minhash_duplicate_v1", "op": "==", "value": True, "reason": "near_duplicate"}]}}]}]},
+                       {"column": "minhash_duplicate_v2", "op": "==", "value": True, "reason": "near_duplicate"}]}}]}]},
         base_dir=inputs, output_override=True)
     result = run_job(job, progress=False)
     phase = {p.name: p for p in result.phases}["remove"]
@@ -72,7 +75,7 @@ def run_refinery(inputs: str, out: str, workers: int, seed: int) -> dict[str, in
     for kind in ("data", "rejected"):
         t = read_documents(os.path.join(phase.phase_dir, kind))
         ids = [json.loads(m)["id"] for m in t.column("meta").to_pylist()]
-        clusters.update(zip(ids, t.column("minhash_cluster_v1").to_pylist()))
+        clusters.update(zip(ids, t.column("minhash_cluster_v2").to_pylist()))
     return clusters
 
 

@@ -1,9 +1,11 @@
 """MinHash signature throughput: refinery vs datasketch (per document, and bulk + LeanMinHash) vs
 datatrove's MinhashDedupSignature, on the same documents with the same parameters, in one run.
 
-Documents: English Wikipedia lead sections (sample `wiki-summaries`, ~10,000 articles, ~90 words
-each) repeated `--repeat` times; `--join 10` joins every 10 into one document (~780 words, web-page
-length). Parameters for all: word 5-gram shingles, 128 permutations.
+Documents (`--docs`, benchmarks/real_documents.py): `leads`, English Wikipedia lead sections (sample
+`wiki-summaries`, ~10,000 articles, ~90 words each; `--join 10` joins every 10 into one document, ~780
+words, web-page length); `pydoc`, the Python docs pages as visible text, and `books`, the Gutenberg
+Shakespeare plays, both cut into pieces of 500-6,000 words. The list is repeated `--repeat` times.
+Parameters for all: word 5-gram shingles, 128 permutations.
 Every system starts from the raw text and ends with a signature per document (shingling included).
 - datasketch: MinHash(num_perm).update_batch(shingle bytes) per document; MinHash.bulk(...) and
   LeanMinHash for the bulk path.
@@ -12,14 +14,14 @@ Every system starts from the raw text and ends with a signature per document (sh
 - refinery: corpus.dedup.minhash.text_signatures on Arrow batches of 4096 documents (the minhash_dedup
   phase's default batch_rows; it works through them in slices of ~2 MiB of text).
 
-    .venv/bin/python benchmarks/bench_minhash.py [--repeat 2] [--limit 0] [--rounds 5] [--block 3] [--join 1]
+    .venv/bin/python benchmarks/bench_minhash.py [--docs leads] [--repeat 2] [--limit 0] [--rounds 5] [--block 3]
+                                                 [--join 1] [--no-datatrove]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -30,11 +32,10 @@ NUM_PERM = 128
 NGRAM = 5
 
 
-def load_texts(repeat: int, limit: int) -> list[str]:
-    from corpus.samples import sample_path
+def load_texts(docs: str, repeat: int, limit: int) -> list[str]:
+    from real_documents import documents
 
-    with open(os.path.join(sample_path("wiki-summaries"), "data", "summaries_en-us.json"), encoding="utf-8") as f:
-        texts = [v["extract"] for _, v in sorted(json.load(f).items()) if v.get("extract")]
+    texts = documents(docs)
     texts = texts[:limit] if limit else texts
     return texts * repeat
 
@@ -72,18 +73,38 @@ def bench_interleaved(systems: dict, n_docs: int, rounds: int, block: int, warmu
     return rates, ratios
 
 
+def run_datatrove(texts: list[str], refinery_rate: float) -> tuple[dict, dict]:
+    from datatrove.pipeline.dedup.minhash import HashConfig, MinhashConfig, MinhashDedupSignature
+
+    n = len(texts)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = MinhashConfig(n_grams=NGRAM, num_buckets=16, hashes_per_bucket=8, hash_config=HashConfig(precision=64))
+        step = MinhashDedupSignature(output_folder=tmp, config=cfg)
+
+        def datatrove():
+            for t in texts:
+                step.get_signature(step.get_shingles(t))
+
+        dt = n / cpu_seconds(datatrove)  # one run: ~60 s on the leads, and the ratio is over 100x
+    return {"datatrove": [dt]}, {"datatrove": [refinery_rate / dt]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", choices=("leads", "pydoc", "books"), default="leads", help="document set")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="articles used (0: all)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds")
     ap.add_argument("--block", type=int, default=3, help="runs of each system per round (its best counts)")
-    ap.add_argument("--join", type=int, default=1, help="articles joined into one document (10: ~780 words each)")
+    ap.add_argument("--join", type=int, default=1, help="documents joined into one (leads x 10: ~780 words each)")
+    ap.add_argument("--no-datatrove", action="store_true", help="skip datatrove (minutes on long documents)")
     args = ap.parse_args()
-    texts = load_texts(args.repeat, args.limit)
+    texts = load_texts(args.docs, args.repeat, args.limit)
     texts = [" ".join(texts[i:i + args.join]) for i in range(0, len(texts), args.join)]
     n = len(texts)
-    print(f"{n} documents, {sum(len(t) for t in texts) / 1e6:.1f} MB of text, word {NGRAM}-grams, "
+    n_words = sorted(len(t.split()) for t in texts)
+    print(f"{args.docs}: {n} documents, {sum(len(t) for t in texts) / 1e6:.1f} MB of text, words per document "
+          f"min {n_words[0]:,} median {n_words[n // 2]:,} max {n_words[-1]:,}; word {NGRAM}-grams, "
           f"{NUM_PERM} permutations")
     from datasketch import LeanMinHash, MinHash
 
@@ -105,26 +126,17 @@ def main() -> None:
     rates, ratios = bench_interleaved({"refinery": refinery, "datasketch per doc": ds_per_doc,
                                        "datasketch bulk": ds_bulk}, n, args.rounds, args.block, warmup=2)
 
-    from datatrove.pipeline.dedup.minhash import HashConfig, MinhashConfig, MinhashDedupSignature
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = MinhashConfig(n_grams=NGRAM, num_buckets=16, hashes_per_bucket=8, hash_config=HashConfig(precision=64))
-        step = MinhashDedupSignature(output_folder=tmp, config=cfg)
-
-        def datatrove():
-            for t in texts:
-                step.get_signature(step.get_shingles(t))
-
-        dt = n / cpu_seconds(datatrove)  # one run: 10-20 s, and the ratio is over 100x
-        ratios["datatrove"] = [statistics.median(rates["refinery"]) / dt]
-        rates["datatrove"] = [dt]
+    if not args.no_datatrove:
+        rates_dt, ratios_dt = run_datatrove(texts, statistics.median(rates["refinery"]))
+        rates.update(rates_dt)
+        ratios.update(ratios_dt)
 
     for k, r in rates.items():
         print(f"  {k:22s} docs / CPU s: best {max(r):9,.0f}  median {statistics.median(r):9,.0f}  ({len(r)} runs)")
     print("refinery / peer, per interleaved round:")
     for k, r in ratios.items():
         print(f"  vs {k:22s} median {statistics.median(r):6.1f}x  min {min(r):6.1f}x  max {max(r):6.1f}x")
-    print(json.dumps({"documents": n, "rounds": args.rounds,
+    print(json.dumps({"docs": args.docs, "documents": n, "rounds": args.rounds,
                       "docs_per_cpu_s_best": {k: round(max(v)) for k, v in rates.items()},
                       "ratio_median": {k: round(statistics.median(v), 1) for k, v in ratios.items()},
                       "ratio_min": {k: round(min(v), 1) for k, v in ratios.items()}}))

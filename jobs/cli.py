@@ -106,7 +106,10 @@ def _load(args, output=None, files=True):
 def _validate(args) -> int:
     from corpus.runtime.executor import job_dir
     from corpus.runtime.folders import phase_status, unused_phase_folders
+    from jobs.pipeline.spec import is_pipeline_file
 
+    if is_pipeline_file(args.job):
+        return _validate_pipeline(args)
     job = _load(args, output=args.output, files=not args.spec_only)
     stages = sum(len(p.stages) for p in job.phases)
     print(f"{args.job}: valid ({len(job.inputs)} inputs, {len(job.phases)} phases, {stages} stages)"
@@ -121,6 +124,23 @@ def _validate(args) -> int:
     old = unused_phase_folders(root, [p.path for p in phases])
     if old:
         print(f"  {len(old)} phase folder(s) from earlier settings: `refinery clean {root}` lists and removes them")
+    return 0
+
+
+def _validate_pipeline(args) -> int:
+    """A pipeline file (`refinery run`): its steps, their commands and every config they load, before any runs."""
+    from jobs.pipeline.check import check_pipeline
+    from jobs.pipeline.spec import load_pipeline
+
+    if args.output:
+        raise CommandError("--output is for job files; a pipeline file names its run folder with `output:` and "
+                           "`name:` (use --set output=DIR)", EXIT_INVALID)
+    spec = load_pipeline(args.job, args.overrides)
+    lines = check_pipeline(spec)
+    print(f"{args.job}: valid pipeline ({len(spec.steps)} steps; every command parses and every job file and "
+          f"training config it names loads)")
+    print(f"output: {os.path.abspath(spec.run_dir)}")
+    print("\n".join(lines))
     return 0
 
 

@@ -13,7 +13,9 @@ import os
 import warnings
 
 # Notices that are expected on a correct installation, by the text they start with.
-_EXPECTED_WARNINGS = ("Transformer Engine and Apex are not installed",)
+# megatron-core's notices on a machine without its optional CUDA packages: expected here, not actionable.
+_EXPECTED_WARNINGS = ("Transformer Engine and Apex are not installed", "Apex is not installed",
+                      "full scope is deprecated")
 _RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 _RAY_TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
 

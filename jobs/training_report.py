@@ -396,13 +396,4 @@ def _scaling(run: TrainingRun) -> str:
 
 
 def _lines(series: dict[str, tuple[list, list]], ylabel: str, title: str, marker: str | None = None) -> str:
-    plt = plots.pyplot()
-    fig, ax = plt.subplots(figsize=(8, 3.4))
-    for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, label=label, marker=marker, markersize=3, linewidth=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if len(series) > 1:
-        ax.legend(fontsize=8)
-    return plots.png(fig)
+    return plots.lines(series, ylabel, title, marker)

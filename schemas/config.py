@@ -189,7 +189,8 @@ def _check_range(f: dataclasses.Field, value: Any, path: str) -> None:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """`a.b.0.c=value`: walk mappings by key and lists by index; the value is parsed as YAML."""
+    """`a.b.0.c=value`: walk mappings by key and lists by index (the list's length as the last part appends);
+    the value is parsed as YAML."""
     data = copy.deepcopy(data)
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -201,10 +202,15 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             last = i == len(parts) - 1
             where = ".".join(parts[: i + 1])
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
+                # The index one past the end appends (`phases.0.stages.6={...}` adds a 7th stage), so a
+                # pipeline step can add a stage to a job file without copying it.
+                if not part.isdigit() or int(part) > len(node) or (int(part) == len(node) and not last):
                     raise ConfigError(f"--set {key}: '{part}' is not an index of the list at {where} "
-                                      f"(length {len(node)}). Fix: use 0..{len(node) - 1}.")
+                                      f"(length {len(node)}). Fix: use 0..{len(node) - 1}, or {len(node)} "
+                                      f"to append a value.")
                 part = int(part)
+                if part == len(node):
+                    node.append(None)
             elif not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {where} is a value, not a mapping or list.")
             if last:

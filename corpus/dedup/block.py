@@ -43,7 +43,7 @@ class DedupMethod:
 METHODS: dict[str, DedupMethod] = {
     "exact": DedupMethod(kind="exact_dedup", marker="exact_dedup", column="exact_duplicate_v1",
                          reason="exact_duplicate", index_phase="exact", mark_phase="remove"),
-    "minhash": DedupMethod(kind="minhash_dedup", marker="minhash_dedup", column="minhash_duplicate_v1",
+    "minhash": DedupMethod(kind="minhash_dedup", marker="minhash_dedup", column="minhash_duplicate_v2",
                            reason="near_duplicate", index_phase="minhash", mark_phase="remove"),
     "lines": DedupMethod(kind="line_dedup", marker="line_dedup", column="line_dedup_empty_v1",
                          reason="empty_after_line_dedup", index_phase="lines", mark_phase="apply-lines"),

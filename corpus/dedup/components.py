@@ -11,7 +11,8 @@ partition is ledgered, retried and resumable like a map shard.
 A step "changes" the graph when some u re-links (large: a u with a larger neighbour has m != u; small:
 a u with 2+ smaller neighbours). When one round of both changes nothing, every node has at most one
 smaller neighbour and none has both a smaller and a larger one: the graph is a forest of stars whose
-centres are the components' smallest node keys, i.e. their survivors (see corpus.dedup.layout).
+centres are the components' smallest node keys (`Assign` writes them as each node's root; the
+minhash_dedup phase instead decides survivors inside each component: corpus.dedup.survivors).
 """
 
 from __future__ import annotations
@@ -112,9 +113,10 @@ class Assign(_Step):
         return {"key": item.key, "rows_in": len(u), "leaves": len(node), "peak_rss_mb": peak_rss_mb()}
 
 
-def run_components(ctx, edges_dir: str, partitions: int, shards: int, drill_step: str | None = None) -> dict:
-    """Components of the graph whose directed rows (both orientations) lie in `edges_dir`, partitioned by
-    node hash. Writes (node, root) per upstream shard ordinal into `<phase_dir>/assign/out`."""
+def star_forest(ctx, edges_dir: str, partitions: int, drill_step: str | None = None) -> tuple[dict, str]:
+    """Large-star / small-star rounds over the graph whose directed rows (both orientations) lie in
+    `edges_dir`, partitioned by node hash, until they converge: (summary, the folder of the converged
+    star forest, rows (node, neighbour) at the node's partition)."""
     items = partition_items(partitions)
     src = edges_dir
     rounds, peak = 0, 0.0
@@ -126,7 +128,7 @@ def run_components(ctx, edges_dir: str, partitions: int, shards: int, drill_step
             q = ctx.run_on_actors(step, items, drilled(functools.partial(cls, src, out, partitions), step,
                                                        drill_step, ctx.phase_dir))
             if q:
-                return {"quarantined": q, "rounds": rounds}
+                return {"quarantined": q, "rounds": rounds}, src
             entries = ctx.committed(step).values()
             changed += sum(e["changed"] for e in entries)
             peak = max([peak, *(e["peak_rss_mb"] for e in entries)])
@@ -136,9 +138,19 @@ def run_components(ctx, edges_dir: str, partitions: int, shards: int, drill_step
             break
     else:
         raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
+    return {"quarantined": [], "rounds": rounds, "components_peak_rss_mb": peak}, src
+
+
+def run_components(ctx, edges_dir: str, partitions: int, shards: int, drill_step: str | None = None) -> dict:
+    """Components of the graph whose directed rows (both orientations) lie in `edges_dir`, partitioned by
+    node hash. Writes (node, root) per upstream shard ordinal into `<phase_dir>/assign/out`."""
+    summary, src = star_forest(ctx, edges_dir, partitions, drill_step)
+    if summary["quarantined"]:
+        return summary
+    items = partition_items(partitions)
     out = join(ctx.phase_dir, "assign", "out")
     q = ctx.run_on_actors("assign", items, drilled(functools.partial(Assign, src, out, partitions, shards),
                                                    "assign", drill_step, ctx.phase_dir))
     entries = ctx.committed("assign").values()
-    return {"quarantined": q, "rounds": rounds, "leaves": sum(e["leaves"] for e in entries),
-            "components_peak_rss_mb": max([peak, *(e["peak_rss_mb"] for e in entries)])}
+    return {**summary, "quarantined": q, "leaves": sum(e["leaves"] for e in entries),
+            "components_peak_rss_mb": max([summary["components_peak_rss_mb"], *(e["peak_rss_mb"] for e in entries)])}

@@ -5,6 +5,14 @@ cluster, a predicted pair when the dedup put them in one cluster. From the conti
 (predicted cluster, true cluster) sizes, TP = sum C(n_ij, 2), predicted = sum C(n_i., 2), true =
 sum C(n_.j, 2), without enumerating pairs. Recall is also given per `edit` kind of the labelled set
 (the share of an edited copy's pairs with its original that were found).
+
+On a set whose truth is the measured Jaccard (corpus.dedup.labelled_jaccard: each record's `jaccard`
+with the others of its family), a pair is a true pair at threshold t when its Jaccard is >= t, and
+`jaccard_scores` adds what a dedup that removes documents must get right: removal precision (a removed
+document's Jaccard with the kept document it was removed for is >= t) and document recall (a document
+with a true near-duplicate is handled: removed, or kept with none of its true near-duplicates kept
+beside it; a document kept because its only near-duplicate was removed for a third is right). On any set,
+`recall_by_jaccard` gives the share of labelled pairs put in one cluster per bin of measured Jaccard.
 """
 
 from __future__ import annotations
@@ -55,8 +63,82 @@ def read_labelled(path: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def minhash_clusters(records: list[dict], cfg, shards: int = 4, work_dir: str | None = None) -> dict[str, int]:
-    """Runs the minhash_dedup phase kind in this process on the records; id -> predicted cluster."""
+JACCARD_BINS = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+
+
+def _bin_name(j: float) -> str:
+    for lo, hi in zip(JACCARD_BINS, JACCARD_BINS[1:]):
+        if j < hi or hi == JACCARD_BINS[-1]:
+            return f"{lo:.2f}-{hi:.2f}"
+    raise AssertionError(j)
+
+
+def recall_by_jaccard(predicted: dict[str, object], pairs: Iterable[tuple[str, str, float]]) -> dict[str, dict]:
+    """pairs: (id, id, measured Jaccard) -> per Jaccard bin, how many pairs share a predicted cluster."""
+    found, total = collections.Counter(), collections.Counter()
+    for a, b, j in pairs:
+        name = _bin_name(j)
+        total[name] += 1
+        found[name] += a in predicted and predicted[a] == predicted.get(b)
+    return {k: {"found": found[k], "total": total[k], "rate": round(found[k] / total[k], 4)} for k in sorted(total)}
+
+
+def family_pairs(records: list[dict]) -> list[tuple[str, str, float]]:
+    """(a, b, jaccard) once per pair of a Jaccard-labelled set."""
+    return [(r["id"], o, j) for r in records for o, j in r["jaccard"].items() if r["id"] < o]
+
+
+def cluster_pair_jaccards(records: list[dict]) -> list[tuple[str, str, float]]:
+    """(a, b, measured Jaccard of word 5-grams) for every pair of a labelled cluster (provenance set)."""
+    from corpus.dedup.labelled_jaccard import jaccard, shingle_sets
+
+    by_cluster = collections.defaultdict(list)
+    for r in records:
+        by_cluster[r["cluster"]].append(r)
+    members = [rs for rs in by_cluster.values() if len(rs) > 1]
+    flat = [r for rs in members for r in rs]
+    sets = dict(zip((r["id"] for r in flat), shingle_sets([r["text"] for r in flat])))
+    return [(a["id"], b["id"], jaccard(sets[a["id"]], sets[b["id"]]))
+            for rs in members for i, a in enumerate(rs) for b in rs[i + 1:]]
+
+
+def jaccard_scores(records: list[dict], predicted: dict[str, object], removed: set[str], threshold: float) -> dict:
+    """Scores against measured-Jaccard truth (see the module doc); ids missing from `predicted` are kept
+    singletons."""
+    jac = {}
+    for a, b, j in family_pairs(records):
+        jac[a, b] = jac[b, a] = j
+    ids = [r["id"] for r in records]
+    cluster_of = {i: predicted.get(i, ("single", i)) for i in ids}
+    members = collections.defaultdict(list)
+    for i in ids:
+        members[cluster_of[i]].append(i)
+    true_pairs = {(a, b) for (a, b), j in jac.items() if a < b and j >= threshold}
+    predicted_pairs = {(a, b) if a < b else (b, a) for ms in members.values() for k, a in enumerate(ms) for b in ms[k + 1:]}
+    tp = len(true_pairs & predicted_pairs)
+    precision = tp / len(predicted_pairs) if predicted_pairs else 1.0
+    recall = tp / len(true_pairs) if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    right = 0
+    for i in removed:
+        kept = [m for m in members[cluster_of[i]] if m not in removed]
+        right += len(kept) == 1 and jac.get((i, kept[0]), 0.0) >= threshold
+    near = collections.defaultdict(list)
+    for a, b in true_pairs:
+        near[a].append(b)
+        near[b].append(a)
+    handled = sum(i in removed or all(o in removed for o in near[i]) for i in near)
+    return {"threshold": threshold, "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "true_pairs": len(true_pairs), "predicted_pairs": len(predicted_pairs), "correct_pairs": tp,
+            "removed": len(removed), "removal_precision": round(right / len(removed), 4) if removed else 1.0,
+            "documents_with_a_near_duplicate": len(near),
+            "document_recall": round(handled / len(near), 4) if near else 1.0}
+
+
+def minhash_results(records: list[dict], cfg, shards: int = 4, work_dir: str | None = None
+                    ) -> tuple[dict[str, int], set[str], dict]:
+    """Runs the minhash_dedup phase kind in this process on the records: (id -> predicted cluster, ids
+    of removed documents, the phase's summary)."""
     from corpus.dedup import fuzzy
     from corpus.dedup.layout import read_table
     from corpus.dedup.local import run_kind, write_shards
@@ -66,18 +148,41 @@ def minhash_clusters(records: list[dict], cfg, shards: int = 4, work_dir: str | 
         parts = write_shards(table, os.path.join(tmp, "upstream"), shards)
         phase_dir = os.path.join(tmp, "fuzzy")
         summary = run_kind(fuzzy.KIND, cfg, phase_dir, parts)
-        out = {}
+        out, removed = {}, set()
         for key in parts:
             t = read_table(os.path.join(phase_dir, "results", f"{key}.parquet"))
-            out.update(zip(t.column("id").to_pylist(), t.column("cluster").to_pylist()))
+            ids = t.column("id").to_pylist()
+            out.update(zip(ids, t.column("cluster").to_pylist()))
+            removed.update(i for i, d in zip(ids, t.column("duplicate").to_pylist()) if d)
+    return out, removed, summary
+
+
+def minhash_clusters(records: list[dict], cfg, shards: int = 4, work_dir: str | None = None) -> dict[str, int]:
+    """id -> predicted cluster of the minhash_dedup phase kind run in this process (plus `__summary__`)."""
+    out, _, summary = minhash_results(records, cfg, shards, work_dir)
     out["__summary__"] = summary  # type: ignore[assignment]
     return out
 
 
-def evaluate(records: list[dict], predicted: dict[str, object]) -> dict:
+def evaluate(records: list[dict], predicted: dict[str, object], removed: set[str] | None = None,
+             threshold: float = 0.8) -> dict:
+    """The report of `refinery dedup eval`: on a Jaccard-labelled set, jaccard_scores and recall per
+    Jaccard bin of its pairs; on a provenance set, pairwise scores against its clusters, recall per edit
+    kind and per bin of the measured Jaccard of its labelled pairs. `removed` (ids a dedup removed)
+    defaults to every member of a predicted cluster but its first id."""
+    if removed is None:
+        seen: set = set()
+        removed = set()
+        for i in sorted(predicted):
+            c = predicted[i]
+            (removed.add(i) if c in seen else seen.add(c))
+    if records and "jaccard" in records[0]:
+        return {"jaccard_truth": jaccard_scores(records, predicted, removed, threshold),
+                "recall_by_jaccard": recall_by_jaccard(predicted, family_pairs(records))}
     truth = {r["id"]: r["cluster"] for r in records}
     report = {"all": pairwise_scores(predicted, truth), "recall_by_edit": recall_by_edit(predicted, records)}
     for source in sorted({r.get("source", "") for r in records}):
         sub = {r["id"]: r["cluster"] for r in records if r.get("source", "") == source}
         report[source or "unlabelled"] = pairwise_scores(predicted, sub)
+    report["recall_by_jaccard"] = recall_by_jaccard(predicted, cluster_pair_jaccards(records))
     return report

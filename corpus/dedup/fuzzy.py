@@ -3,12 +3,16 @@
 Steps (each through `ctx.run_on_actors`, so ledgered, retried and resumable):
 1. signatures (per upstream shard): shingles, signatures and band hashes of every document; rows
    (bucket, node) shuffled by bucket hash to P partitions; the shard's (id, node) list.
-2. buckets (per partition): documents sharing a band bucket become candidate pairs, linked as a star
-   to the bucket's smallest node key (a bucket of k documents gives k-1 edges, not k^2/2).
-3. components: see corpus.dedup.components (with `verify: true`, candidate pairs first pass the true
-   Jaccard check of corpus.dedup.verify).
-4. results (per upstream shard): (id, cluster, duplicate); the next map phase's `minhash_dedup` stage
-   joins them and `select` drops the duplicates.
+2. buckets (per partition): documents sharing a band bucket become candidate pairs
+   (corpus.dedup.buckets).
+3. verify (default on, per upstream shard): candidate pairs are linked only when the exact Jaccard of
+   their shingle sets reaches the threshold (corpus.dedup.verify). Bands and rows are then chosen for
+   recall at the threshold (corpus.dedup.lsh.choose_candidate_bands): the check removes what they let
+   through below it.
+4. components of the links (corpus.dedup.components), then survivors without chaining
+   (corpus.dedup.survivors): a document is removed only for a kept document it is linked to.
+5. results (per upstream shard): (id, cluster, duplicate), cluster being the survivor's node key; the
+   next map phase's `minhash_dedup` stage joins them and `select` drops the duplicates.
 With `reference:` (the folder of this phase in an earlier job), the earlier corpus's buckets join in
 with priority 0: its documents always survive, so the new corpus is deduplicated against it.
 """
@@ -23,24 +27,24 @@ import numpy as np
 import pyarrow as pa
 
 from corpus.config import ConfigError, setting
-from corpus.dedup.components import EDGES, run_components, write_both_ways
-from corpus.dedup.layout import (PRIORITY_SHIFT, drilled, node_keys, ordinal_of, priority_of, partition_items, partition_of, peak_rss_mb,
-                                 read_shard, shard_items, shuffle_read, shuffle_write, write_table_atomic)
-from corpus.dedup.lsh import band_hashes, choose_bands
+from corpus.dedup.buckets import BUCKETS, BucketWorker
+from corpus.dedup.components import star_forest
+from corpus.dedup.layout import (drilled, node_keys, partition_items, partition_of, peak_rss_mb, read_shard, shard_items,
+                                 shuffle_write, write_table_atomic)
+from corpus.dedup.lsh import band_hashes, choose_bands, choose_candidate_bands
 from corpus.dedup.minhash import HASH_FAMILY, text_signatures
 from corpus.dedup.results import NODES, ResultsWorker, nodes_path
+from corpus.dedup.survivors import ComponentLinks, Survivors
 from corpus.io.files import filesystem, join, read_json, write_json_atomic
 from corpus.dedup.kind import PhaseKind
 
-BUCKETS = pa.schema([("bucket", pa.uint64()), ("node", pa.int64())])
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class MinhashDedupConfig:
-    threshold: float = setting(0.8, doc="target Jaccard similarity of near-duplicates (sets bands x rows "
-                               "when they are 0)", gt=0, lt=1)
+    threshold: float = setting(0.8, doc="Jaccard similarity of word n-gram sets at which a document is a "
+                               "near-duplicate (sets bands x rows when they are 0)", gt=0, lt=1)
     num_perm: int = setting(128, doc="MinHash permutations per document", unit="hashes", ge=1, le=1024)
-    bands: int = setting(0, doc="LSH bands (0: derived from threshold and num_perm)", ge=0)
+    bands: int = setting(0, doc="LSH bands (0: derived from threshold and num_perm: for recall at the "
+                         "threshold with verify, else for the least error area)", ge=0)
     rows: int = setting(0, doc="rows per band (0: derived)", ge=0)
     ngram: int = setting(5, doc="shingle length", unit="words or bytes", ge=1, le=64)
     mode: Literal["word", "char"] = setting("word", doc="word n-grams, or byte n-grams of the normalized text")
@@ -51,10 +55,11 @@ class MinhashDedupConfig:
     reference: str | None = setting(None, doc="folder of this phase in an earlier job: deduplicate against "
                                     "that corpus (its documents are kept)")
     batch_rows: int = setting(4096, doc="documents per signature batch", unit="rows", ge=1)
-    verify: bool = setting(False, doc="check the true Jaccard of each candidate pair's shingle sets and "
-                           "link only pairs at or above threshold (costs a read of the texts again)")
+    verify: bool = setting(True, doc="check the exact Jaccard of each candidate pair's shingle sets and "
+                           "link only pairs at or above threshold (costs a read of the texts again); false: "
+                           "every LSH candidate pair is a link (faster, removes pairs below the threshold)")
     drill_kill_step: str | None = setting(None, doc="recovery drill: kill the worker once in this step "
-                                          "(signatures, buckets, cc-000-large, assign, results ...)")
+                                          "(signatures, buckets, verify, cc-000-large, links, survivors, results ...)")
 
     def __post_init__(self) -> None:
         if (self.bands == 0) != (self.rows == 0):
@@ -68,7 +73,9 @@ class MinhashDedupConfig:
 
 
 def lsh_params(cfg: MinhashDedupConfig) -> tuple[int, int]:
-    return (cfg.bands, cfg.rows) if cfg.bands else choose_bands(cfg.threshold, cfg.num_perm)
+    if cfg.bands:
+        return cfg.bands, cfg.rows
+    return (choose_candidate_bands if cfg.verify else choose_bands)(cfg.threshold, cfg.num_perm)
 
 
 def doc_priority(cfg, domain: str) -> int:
@@ -103,37 +110,6 @@ class SignatureWorker:
         shuffle_write(join(self.phase_dir, "signatures", "out"), item.key,
                       pa.table({"bucket": b, "node": nd}, schema=BUCKETS), partition_of(b, self.n), self.n)
         return {"key": item.key, "rows_in": row, "bucket_rows": len(b), "peak_rss_mb": peak_rss_mb()}
-
-
-class BucketWorker:
-    def __init__(self, phase_dir: str, partitions: int, reference: str | None, verify_shards: int = 0):
-        self.phase_dir, self.n, self.reference = phase_dir, partitions, reference
-        self.verify_shards = verify_shards
-
-    def run(self, item, attempt: int) -> dict:
-        t = shuffle_read(join(self.phase_dir, "signatures", "out"), item.ordinal, BUCKETS)
-        bucket, node = t.column("bucket").to_numpy(), t.column("node").to_numpy()
-        if self.reference:
-            r = shuffle_read(join(self.reference, "signatures", "out"), item.ordinal, BUCKETS)
-            ref_nodes = r.column("node").to_numpy() & np.int64((1 << PRIORITY_SHIFT) - 1)  # priority 0
-            bucket = np.concatenate([bucket, r.column("bucket").to_numpy()])
-            node = np.concatenate([node, ref_nodes])
-        order = np.lexsort((node, bucket))
-        bucket, node = bucket[order], node[order]
-        first = np.r_[True, bucket[1:] != bucket[:-1]] if len(bucket) else np.zeros(0, bool)
-        head = node[np.flatnonzero(first)]
-        sizes = np.diff(np.r_[np.flatnonzero(first), len(bucket)])
-        root = np.repeat(head, sizes)
-        member = ~first & (root != node)
-        if self.verify_shards:  # candidates go to the member's shard, whose verify step reads its texts
-            keep = member & (priority_of(node) > 0)
-            shuffle_write(join(self.phase_dir, "buckets", "candidates"), item.key,
-                          pa.table({"u": root[keep], "v": node[keep]}, schema=EDGES), ordinal_of(node[keep]),
-                          self.verify_shards)
-        else:
-            write_both_ways(join(self.phase_dir, "buckets", "out"), item.key, root[member], node[member], self.n)
-        return {"key": item.key, "rows_in": len(bucket), "candidate_edges": int(member.sum()),
-                "peak_rss_mb": peak_rss_mb()}
 
 
 def _run_step(ctx, drill_step, step: str, items, factory):
@@ -191,12 +167,21 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
             return {**summary, "quarantined": q}
         summary["verified_edges"] = sum(e["verified_edges"] for e in ctx.committed("verify").values())
         edges = join(ctx.phase_dir, "verify", "out")
-    cc = run_components(ctx, edges, partitions, len(shards),
-                        drill_step=cfg.drill_kill_step)
+    cc, forest = star_forest(ctx, edges, partitions, drill_step=cfg.drill_kill_step)
     summary.update(cc)
-    if cc.get("quarantined"):
+    if cc["quarantined"]:
         return summary
-    q = run("results", shards, functools.partial(ResultsWorker, ctx.phase_dir, join(ctx.phase_dir, "assign", "out")))
+    parts = partition_items(partitions)
+    q = run("links", parts, functools.partial(ComponentLinks, forest, edges, join(ctx.phase_dir, "links", "out"),
+                                               partitions))
+    if q:
+        return {**summary, "quarantined": q}
+    q = run("survivors", parts, functools.partial(Survivors, join(ctx.phase_dir, "links", "out"),
+                                                   join(ctx.phase_dir, "survivors", "out"), len(shards)))
+    if q:
+        return {**summary, "quarantined": q}
+    summary["leaves"] = sum(e["leaves"] for e in ctx.committed("survivors").values())
+    q = run("results", shards, functools.partial(ResultsWorker, ctx.phase_dir, join(ctx.phase_dir, "survivors", "out")))
     entries = ctx.committed("results").values()
     summary.update(quarantined=q, documents=sum(e["rows_in"] for e in entries),
                    duplicates=sum(e["duplicates"] for e in entries))
@@ -205,4 +190,4 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
 
 KIND = PhaseKind(name="minhash_dedup", config=MinhashDedupConfig, run=run_minhash_dedup,
                  reads=lambda cfg: ("id", "text"),
-                 writes_for_stages=lambda cfg: ("minhash_cluster_v1", "minhash_duplicate_v1"))
+                 writes_for_stages=lambda cfg: ("minhash_cluster_v2", "minhash_duplicate_v2"))

@@ -2,9 +2,10 @@
 
 A document is a node key, int64: priority (7 bits) << 56 | shard ordinal (24 bits) << 32 | row (32 bits).
 The ordinal is the shard's rank among the upstream shard keys, the row its position in the shard's part
-files read in ledger order. The smallest key of a cluster is its survivor: the document of the most
-preferred source (priority 0 is reserved for a reference corpus, so its documents always survive), then
-the earliest in input order. Keys are a pure function of the upstream data: the same with any number of
+files read in ledger order. Smaller keys survive first (an exact duplicate set keeps its smallest key;
+near-duplicates are kept in key order, corpus.dedup.survivors): the document of the most preferred
+source (priority 0 is reserved for a reference corpus, so its documents always survive), then the
+earliest in input order. Keys are a pure function of the upstream data: the same with any number of
 workers, on a rerun, after a resume.
 
 A shuffle writes one file per writer, `<step>/out/from-<writer>.parquet` (published atomically), with one

@@ -2,7 +2,7 @@
 
 Every line is normalized (corpus.dedup.text.normalize) and hashed to 64 bits; lines are counted over a
 group of `group_shards` consecutive upstream shards (CCNet used groups of shards of a snapshot) or over
-the whole corpus (0). A line seen more than once in its group is removed everywhere, or, with
+the whole corpus (0); with `domains`, only documents of those domains are read and changed. A line seen more than once in its group is removed everywhere, or, with
 `keep_first`, everywhere but its first occurrence (smallest shard, document row, line index). Lines whose
 normalized form is empty (blank lines, pure punctuation) are never counted or removed.
 
@@ -41,6 +41,12 @@ class LineDedupConfig:
     keep_first: bool = setting(False, doc="keep the first occurrence of a repeated line (CCNet removes all)")
     partitions: int = setting(0, doc="shuffle partitions (0: one per upstream shard)", ge=0)
     batch_rows: int = setting(8192, doc="documents per batch", unit="rows", ge=1)
+    domains: tuple[str, ...] = setting((), doc="count and remove lines only in documents of these domains "
+                                               "(empty = all): CCNet's dedup is for web text; in code and plays "
+                                               "repeated lines are content")
+
+    def takes(self, domain: str) -> bool:
+        return not self.domains or domain in self.domains
 
 
 def split_lines(texts) -> pa.ListArray:
@@ -68,7 +74,10 @@ class HashWorker:
 
     def run(self, item, attempt: int) -> dict:
         hs, rows, lines, row = [], [], [], 0
-        for _, t in read_shard(item, ["text"], self.cfg.batch_rows):
+        for domain, t in read_shard(item, ["text"], self.cfg.batch_rows):
+            if not self.cfg.takes(domain):
+                row += t.num_rows  # rows keep their numbers: the marks step numbers them the same way
+                continue
             h, r, ln = line_table(t.column("text"), row)
             hs.append(h), rows.append(r), lines.append(ln)
             row += t.num_rows
@@ -125,7 +134,10 @@ class MarkWorker:
         dh = dh[order]
         first_doc, first_line = d.column("first_doc").to_numpy()[order], d.column("first_line").to_numpy()[order]
         ids, marks, row, removed = [], [], 0, 0
-        for _, t in read_shard(item, ["id", "text"], self.cfg.batch_rows):
+        for domain, t in read_shard(item, ["id", "text"], self.cfg.batch_rows):
+            if not self.cfg.takes(domain):
+                row += t.num_rows
+                continue
             h, r, ln = line_table(t.column("text"), row)
             pos = np.clip(np.searchsorted(dh, h), 0, max(len(dh) - 1, 0))
             hit = dh[pos] == h if len(dh) else np.zeros(len(h), bool)

@@ -8,26 +8,17 @@ scoring a corpus with the wrong weights.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
-import fsspec
 
 from corpus.io.files import filesystem, is_local, publish, temp_name
+from schemas.digests import file_sha256  # noqa: F401  (re-exported: corpus modules import it from here)
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "refinery", "assets")
 
 
 class AssetError(ValueError):
     """A model or data file that is missing or is not the file the job names."""
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with fsspec.open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def resolve_asset(uri: str, sha256: str, cache_dir: str = DEFAULT_CACHE) -> str:

@@ -108,6 +108,23 @@ def sample_texts(paths: list[str], *, lang: str, lang_column: str = "lang_v1", n
     return reservoir, seen
 
 
+def web_sample_texts(lang: str, n: int = 10_000, seed: int = 0) -> tuple[list[str], int]:
+    """A seeded sample of up to `n` whole web pages in `lang` (all visible text, like a WET record) from the
+    sample corpus's web samples (corpus/quality/data.py), and how many pages in `lang` there were."""
+    from corpus.quality.data import iter_web_pages, page_text, web_sample_folders
+    from corpus.stages.langid import LangIdConfig, LangIdScorer
+
+    texts = [t for _, raw in iter_web_pages(web_sample_folders()) if (t := page_text(raw)).strip()]
+    if not texts:
+        return [], 0
+    langs, scores = LangIdScorer(LangIdConfig()).predict(texts)
+    # cc_net's language filter: the page's top language, with a score of 0.5 or more
+    pages = [t for t, code, score in zip(texts, langs, scores) if code == lang and score >= 0.5]
+    rng = np.random.default_rng(seed)
+    keep = sorted(rng.choice(len(pages), size=min(n, len(pages)), replace=False)) if pages else []
+    return [pages[i] for i in keep], len(pages)
+
+
 def run_parquet_files(run_dir: str, phase: str | None = None) -> list[str]:
     """The kept-document Parquet files of one map phase of a run (default: its first), from the phase
     folders the run's stats.json records (corpus.runtime.layout): an old phase folder of another

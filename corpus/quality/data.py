@@ -117,14 +117,13 @@ def web_negatives(folders: dict[str, str], is_english: Callable[[list[str]], lis
     return [Example(t, 0, g) for t, g, k in zip(texts, groups, keep) if k]
 
 
-def sample_examples(max_positives: int | None = None,
-                    max_pages: int | None = None) -> tuple[list[Example], dict[str, str]]:
-    """Positives and English web negatives from the registry samples; also the sample folders used
-    (or why one was unavailable). Raises SampleUnavailable when the positives or every web sample is."""
+def web_sample_folders(missing: dict[str, str] | None = None) -> dict[str, str]:
+    """{sample name: folder} of the web samples that are available (`missing` gets why the others are not);
+    raises SampleUnavailable when none is."""
     from corpus.samples import SampleUnavailable, sample_path
-    from corpus.stages.langid import LangIdConfig, LangIdScorer
 
-    folders, missing = {}, {}
+    folders = {}
+    missing = {} if missing is None else missing
     for name in WEB_SAMPLES:  # a machine without apt-get lacks python-doc: train on the others
         try:
             folders[name] = sample_path(name)
@@ -132,6 +131,18 @@ def sample_examples(max_positives: int | None = None,
             missing[name] = f"unavailable: {exc}"
     if not folders:
         raise SampleUnavailable(f"no web sample for negatives: {missing}")
+    return folders
+
+
+def sample_examples(max_positives: int | None = None,
+                    max_pages: int | None = None) -> tuple[list[Example], dict[str, str]]:
+    """Positives and English web negatives from the registry samples; also the sample folders used
+    (or why one was unavailable). Raises SampleUnavailable when the positives or every web sample is."""
+    from corpus.samples import sample_path
+    from corpus.stages.langid import LangIdConfig, LangIdScorer
+
+    missing: dict[str, str] = {}
+    folders = web_sample_folders(missing)
     langid = LangIdScorer(LangIdConfig())
 
     def is_english(texts: list[str]) -> list[bool]:

@@ -9,7 +9,8 @@ regression is a weight vector and an intercept, so the model is three arrays in 
 `read_model` checks the file's sha256 against the one the caller gives (the job file's), then reads it
 with `numpy.load(allow_pickle=False)`, which refuses pickled files and object arrays: loading runs no
 code. Scoring rebuilds the vectorizer from its settings and computes what
-`LogisticRegression.predict_proba(X)[:, 1]` computes for a binary model: expit(X @ coef + intercept).
+`LogisticRegression.predict_proba(X)[:, 1]` computes for a binary model: expit(X @ coef + intercept),
+X being the vectorizer's features as corpus/quality/features.py computes them (same bits, less time).
 
 One file carries both the settings and the weights, so the one sha256 in the job file pins both.
 """
@@ -26,6 +27,7 @@ import numpy as np
 
 from corpus.io.assets import resolve_asset
 from corpus.io.files import write_atomic
+from corpus.quality.features import HashedFeatures
 
 FORMAT = "refinery-quality-npz-1"
 SUFFIX = ".npz"
@@ -68,11 +70,15 @@ class QualityModel:
         s = dict(self.settings)
         return _hashing_vectorizer(**{**s, "dtype": np.dtype(s["dtype"]).type, "ngram_range": tuple(s["ngram_range"])})
 
-    def score(self, texts: list[str], vectorizer=None) -> np.ndarray:
+    def features(self) -> HashedFeatures:
+        """The vectorizer's features, computed faster with the same bits (corpus/quality/features.py)."""
+        return HashedFeatures(self.vectorizer())
+
+    def score(self, texts: list[str], features: HashedFeatures | None = None) -> np.ndarray:
         """Probability of the positive (reference-like) class per text, float64 (n_texts,)."""
         from scipy.special import expit
 
-        x = (vectorizer or self.vectorizer()).transform(texts)  # (n_texts, n_features) sparse
+        x = (features or self.features()).transform(texts)  # (n_texts, n_features) sparse
         return expit(np.asarray(x @ self.coef, dtype=np.float64) + self.intercept)
 
 

@@ -119,7 +119,7 @@ def collect_run(run_dir: str) -> RunData:
     languages, language_phase = columns.languages(map_phases, resolved)
     scores = {c: s for c in ("ppl_v1", "quality_v1") if (s := columns.score_values(map_phases, c)) is not None}
     clusters, cluster_docs = {}, {}
-    for column in ("minhash_cluster_v1", "exact_cluster_v1"):
+    for column in ("minhash_cluster_v2", "exact_cluster_v1"):
         found = columns.cluster_sizes(map_phases, column)
         if found is not None:
             clusters[column], cluster_docs[column] = found

@@ -121,3 +121,18 @@ def throughput(phases: list[str], docs_per_s: list[float], mb_per_s: list[float]
     b.set_yticks(y, [""] * len(phases))
     b.set_xlabel("MB of text / s (wall)")
     return png(fig)
+
+
+def lines(series: dict[str, tuple[list, list]], ylabel: str, title: str, marker: str | None = None,
+          xlabel: str = "step") -> str:
+    """One line per series {label: (xs, ys)}; a legend when there is more than one."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, label=label, marker=marker, markersize=3, linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    return png(fig)

@@ -141,7 +141,7 @@ def _sample_note(col) -> str:
 
 def _clusters(run: RunData) -> str:
     out = ["<h2 id=\"duplicates\">Duplicate clusters</h2>"]
-    for column, label in (("minhash_cluster_v1", "near-duplicate (MinHash)"), ("exact_cluster_v1", "exact")):
+    for column, label in (("minhash_cluster_v2", "near-duplicate (MinHash)"), ("exact_cluster_v1", "exact")):
         sizes = run.clusters.get(column)
         if sizes is None:
             out.append(_absent(f"{label} clusters ({column})"))

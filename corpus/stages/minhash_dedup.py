@@ -1,6 +1,8 @@
-"""Marks near-duplicates found by a `minhash_dedup` phase: adds `minhash_cluster_v1` (the cluster's
-survivor node key) and `minhash_duplicate_v1` (true for every member but the survivor). Dropping is the
-job's `select` step: `{column: minhash_duplicate_v1, op: "==", value: true, reason: near_duplicate}`.
+"""Marks near-duplicates found by a `minhash_dedup` phase: adds `minhash_cluster_v2` (the cluster's
+survivor node key) and `minhash_duplicate_v2` (true for every member but the survivor). Dropping is the
+job's `select` step: `{column: minhash_duplicate_v2, op: "==", value: true, reason: near_duplicate}`.
+v2 (2026-11-30): clusters no longer chain. The survivor is the kept document a member was verified against
+(corpus/dedup/survivors.py); v1 marked whole connected components, so A~B~C removed C for resembling B.
 
 It must run in a map phase that reads the same upstream phase as the dedup phase (results are joined on
 `id`, one shard's results at a time).
@@ -55,4 +57,4 @@ def marker_spec(name: str, config: type, cluster_col: str, dup_col: str) -> Stag
     )
 
 
-SPEC = marker_spec("minhash_dedup", MinhashMarkConfig, "minhash_cluster_v1", "minhash_duplicate_v1")
+SPEC = marker_spec("minhash_dedup", MinhashMarkConfig, "minhash_cluster_v2", "minhash_duplicate_v2")

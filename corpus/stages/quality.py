@@ -70,13 +70,13 @@ class QualityScorer:
     def __init__(self, cfg: QualityConfig):
         self.cfg = cfg
         self.model = read_model(cfg.model_path, cfg.model_sha256)
-        self._vectorizer = self.model.vectorizer()
+        self._features = self.model.features()
 
     def score(self, texts: list[str | None]) -> np.ndarray:
         if not texts:
             return np.zeros(0, dtype=np.float64)
         end = self.cfg.max_chars or None
-        return self.model.score([(t or "")[:end] for t in texts], self._vectorizer)
+        return self.model.score([(t or "")[:end] for t in texts], self._features)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         scores = self.score(batch.column("text").to_pylist())

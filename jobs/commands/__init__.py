@@ -8,7 +8,7 @@ make it part of the CLI.
 import importlib
 
 COMMANDS: tuple[str, ...] = ("clean", "samples", "tokenizer", "export", "plan", "lm", "report", "quality", "dedup",
-                            "train", "eval", "scaling", "mix", "experiment", "align")
+                            "train", "eval", "scaling", "mix", "experiment", "align", "run")
 
 
 def register_all(subparsers) -> None:

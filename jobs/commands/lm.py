@@ -1,7 +1,7 @@
 """`refinery lm train` and `refinery lm cutoffs`: the perplexity stage's language models.
 
     refinery lm train --lang en [--corpus PATH ...] [--out DIR] [--vocab-size N] [--order 5]
-    refinery lm cutoffs (--run RUN_DIR [--phase NAME] | --parquet PATH ...) --lang en [--out FILE]
+    refinery lm cutoffs (--run RUN_DIR [--phase NAME] | --parquet PATH ... | --web-samples) --lang en [--out FILE]
 
 `train` writes `<lang>.sp.model`, `<lang>.kenlm` and `<lang>.json` (sha256s, corpus, settings, date)
 into --out; by default it trains on the sample corpus's Wikipedia summaries. `cutoffs` scores a sample
@@ -40,6 +40,10 @@ def register(subparsers) -> None:
     where = cut.add_mutually_exclusive_group(required=True)
     where.add_argument("--run", default=None, help="run folder (<output>/<job name>); uses a phase's data/")
     where.add_argument("--parquet", nargs="+", default=None, metavar="PATH", help="Parquet files with `text`")
+    where.add_argument("--web-samples", action="store_true",
+                       help="the web pages of the sample corpus (its Common Crawl WARC, news and documentation "
+                            "pages; the quality classifier's negatives), before any run: cc_net likewise "
+                            "ships cut-offs computed once on a sample of a crawl")
     cut.add_argument("--phase", default=None, help="with --run: phase name (default: the first phase)")
     cut.add_argument("--lang", required=True)
     cut.add_argument("--lang-column", default="lang_v1", help="rows of other languages are skipped")
@@ -92,20 +96,30 @@ def _cutoffs(args) -> int:
         print("refinery lm cutoffs: --percentiles takes head,tail with 0 < head < tail < 100",
               file=sys.stderr)
         return 2
-    try:
-        paths = run_parquet_files(args.run, args.phase) if args.run else args.parquet
-    except FileNotFoundError as exc:
-        print(f"refinery lm cutoffs: {exc}", file=sys.stderr)
-        return 2
-    texts, seen = sample_texts(paths, lang=args.lang, lang_column=args.lang_column, n=args.sample,
-                               seed=args.seed)
+    if args.web_samples:
+        from corpus.lm.cutoffs import web_sample_texts
+        from corpus.samples import SampleUnavailable
+
+        try:
+            texts, seen, paths = *web_sample_texts(args.lang, n=args.sample, seed=args.seed), ["web samples"]
+        except SampleUnavailable as exc:
+            print(f"refinery lm cutoffs: {exc}. Fix: `refinery samples fetch`", file=sys.stderr)
+            return 1
+    else:
+        try:
+            paths = run_parquet_files(args.run, args.phase) if args.run else args.parquet
+        except FileNotFoundError as exc:
+            print(f"refinery lm cutoffs: {exc}", file=sys.stderr)
+            return 2
+        texts, seen = sample_texts(paths, lang=args.lang, lang_column=args.lang_column, n=args.sample,
+                                   seed=args.seed)
     if not texts:
         print(f"refinery lm cutoffs: no {args.lang!r} document in {len(paths)} files", file=sys.stderr)
         return 1
     model_file = metadata_path(args.model_dir, args.lang)
     model = LanguageModel(model_file)
     cutoffs = compute_cutoffs(model.score_texts(texts), percentiles)
-    cutoffs.update(source=args.run or "parquet files", n_files=len(paths), n_candidates=seen,
+    cutoffs.update(source="web samples" if args.web_samples else args.run or "parquet files", n_files=len(paths), n_candidates=seen,
                    model=model.metadata["files"]["kenlm"]["sha256"], seed=args.seed,
                    created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     out = args.out or os.path.join(args.model_dir, "cutoffs.json")

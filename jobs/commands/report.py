@@ -1,5 +1,6 @@
 """`refinery report RUN_DIR [--out FILE] [--scaling FILE ...]`: one self-contained HTML page about a run
-folder. A corpus run (`refinery build`: stats.json) gets the corpus report (per-source funnel, drop
+folder. A pipeline run (`refinery run`: pipeline.json) gets one page linking every step (jobs/pipeline/report.py);
+a corpus run (`refinery build`: stats.json) gets the corpus report (per-source funnel, drop
 reasons, languages, perplexity, quality, duplicate clusters, throughput); a training run (`refinery
 train pretrain`: config.resolved.yaml + metrics.jsonl) gets the training report (loss curves overall and
 per domain, lr, throughput, mixture, evaluations in eval/, scaling fit)."""
@@ -24,11 +25,14 @@ def register(subparsers) -> None:
 def _report(args) -> int:
     from corpus.report import ReportError, write_report
     from corpus.runtime.layout import STATS
+    from jobs.pipeline.report import is_pipeline_run, write_pipeline_report
     from jobs.training_report import TrainingReportError, is_training_run, write_training_report
 
     remote = "://" in args.run_dir  # a corpus run on object storage (fsspec); training runs are local folders
     try:
-        if not remote and is_training_run(args.run_dir):
+        if not remote and is_pipeline_run(args.run_dir):
+            out = write_pipeline_report(args.run_dir, args.out)
+        elif not remote and is_training_run(args.run_dir):
             out = write_training_report(args.run_dir, args.out, args.scaling)
         elif remote or os.path.exists(os.path.join(args.run_dir, STATS)):
             if args.scaling:

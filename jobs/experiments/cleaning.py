@@ -45,7 +45,7 @@ import yaml
 
 ARMS = ("raw", "clean")
 HELD_OUT_REASON = "held_out_for_eval"
-CLUSTER_COLUMNS = ("exact_cluster_v1", "minhash_cluster_v1")
+CLUSTER_COLUMNS = ("exact_cluster_v1", "minhash_cluster_v2")
 RESULT_STEM = "cleaning"
 """OUT/cleaning.json and .png (mixture natural), OUT/cleaning-same.json and .png (mixture same)."""
 MIXTURES = ("natural", "same")

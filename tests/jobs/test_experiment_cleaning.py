@@ -99,12 +99,12 @@ def clean_run(tmp_path):
     for part, ids in rows.items():
         folder = phase / "data" / "domain=github"
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table({"id": ids, "minhash_cluster_v1": [hash(i) % 1000 for i in ids]}),
+        pq.write_table(pa.table({"id": ids, "minhash_cluster_v2": [hash(i) % 1000 for i in ids]}),
                        folder / f"{part}.parquet")
         shards.append({"key": f"github--{part}", "source": str(folder / f"{part}.parquet"), "documents": len(ids)})
     rejected = phase / "rejected" / "domain=github"
     rejected.mkdir(parents=True)
-    pq.write_table(pa.table({"id": ["dup-of-g9", "other"], "minhash_cluster_v1": [hash("g9") % 1000, -1]}),
+    pq.write_table(pa.table({"id": ["dup-of-g9", "other"], "minhash_cluster_v2": [hash("g9") % 1000, -1]}),
                    rejected / "part-00002.parquet")
     (run / "stats.json").write_text(json.dumps({"phases": [{"name": "remove", "dir": "03-remove-abc"}]}))
     manifest = {"domains": {"github": {"prefix": "github_text_document", "documents": 10, "shards": shards}}}

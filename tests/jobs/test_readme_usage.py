@@ -68,7 +68,7 @@ def test_each_usage_line_parses_as_written(line):
 @pytest.mark.parametrize("argv, expect", [
     (["validate", "jobs/smoke.yaml"], "valid (1 inputs, 1 phases, 3 stages)"),
     (["validate", "jobs/smoke.yaml", "--set", "phases.0.stages.2.select.rules.0.value=100"], "valid"),
-    (["validate", "jobs/demo.yaml", "--spec-only", "--set", "phases.1.stages.0.select.rules.0.value=30"], "valid"),
+    (["validate", "jobs/demo.yaml", "--spec-only", "--set", "phases.3.stages.0.select.rules.0.value=30"], "valid"),
     (["samples", "list"], "NAME"),
     (["plan", "--params", "7e9"], "7"),
 ])

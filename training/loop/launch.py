@@ -123,8 +123,12 @@ def _start_ray(address: str | None, *, workers: int, cpus_per_worker: int) -> No
 
     if ray.is_initialized():
         return
-    start_ray(address, num_cpus=max(os.cpu_count() or 1, workers * cpus_per_worker + 1),
-              runtime_env={"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"})
+    runtime_env: dict = {"worker_process_setup_hook": "training.loop.launch.quiet_ray_train_workers"}
+    if address and ":" in address and "://" not in address:
+        # Ray Train's own actors look the cluster up without an address; with two clusters on one machine
+        # (a pipeline's and another user's) that lookup is ambiguous and fails noisily. Name it for them.
+        runtime_env["env_vars"] = {"RAY_ADDRESS": address}
+    start_ray(address, num_cpus=max(os.cpu_count() or 1, workers * cpus_per_worker + 1), runtime_env=runtime_env)
 
 
 def _worker(payload: dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ THREE_PART = yaml.safe_load("""
     - select:
         rules:
           - {column: exact_duplicate_v1, op: "==", value: true, reason: exact_duplicate}
-          - {column: minhash_duplicate_v1, op: "==", value: true, reason: near_duplicate}
+          - {column: minhash_duplicate_v2, op: "==", value: true, reason: near_duplicate}
 - name: lines
   kind: line_dedup
   settings: {group_shards: 0, keep_first: false}
@@ -75,9 +75,11 @@ def test_dedup_demo_uses_blocks_and_resolves_to_the_three_part_form():
 
 def test_demo_job_resolves_to_its_three_part_form():
     demo = load_job(os.path.join(REPO, "jobs", "demo.yaml"))
-    assert [(p.name, p.kind) for p in demo.phases][2:] == [
+    assert [(p.name, p.kind) for p in demo.phases] == [
+        ("normalize", "map"), ("lines", "line_dedup"), ("apply-lines", "map"), ("clean", "map"), ("filter", "map"),
         ("exact", "exact_dedup"), ("fuzzy", "minhash_dedup"), ("remove", "map")]
-    remove = demo.raw["phases"][4]["stages"]
+    assert demo.phases[1].settings.domains == ("commoncrawl", "c4")  # CCNet line dedup of web text only
+    remove = demo.raw["phases"][7]["stages"]
     assert [next(iter(s)) for s in remove] == ["exact_dedup", "minhash_dedup", "select"]
     assert [r["reason"] for r in remove[2]["select"]["rules"]] == ["exact_duplicate", "near_duplicate"]
 
@@ -88,7 +90,7 @@ def test_one_minhash_block_is_index_marker_and_select_with_default_knobs():
     three = parse([*clean, {"name": "minhash", "kind": "minhash_dedup", "settings": {"threshold": 0.7, "verify": True}},
                    {"name": "remove", "stages": [
                        {"minhash_dedup": {"index_phase": "minhash"}},
-                       {"select": {"rules": [{"column": "minhash_duplicate_v1", "op": "==", "value": True,
+                       {"select": {"rules": [{"column": "minhash_duplicate_v2", "op": "==", "value": True,
                                               "reason": "near_duplicate"}]}}]}])
     assert one.raw == three.raw and folders(one) == folders(three)
     settings = one.phases[1].settings

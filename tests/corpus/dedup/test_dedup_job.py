@@ -52,7 +52,7 @@ def spec(corpus, out, workers=2, fuzzy_settings=None):
             {"name": "remove", "stages": [
                 {"minhash_dedup": {"index_phase": "fuzzy"}},
                 {"select": {"rules": [
-                    {"column": "minhash_duplicate_v1", "op": "==", "value": True, "reason": "near_duplicate"}]}}]},
+                    {"column": "minhash_duplicate_v2", "op": "==", "value": True, "reason": "near_duplicate"}]}}]},
         ]}, base_dir=str(corpus), output_override=True)
 
 
@@ -88,8 +88,8 @@ def test_job_drops_copies_with_reasons_and_survivors_come_first(full_run):
     # the survivors are the originals (shards 0-2), every copy (shard 3) is dropped and points to one
     rejected_parts = glob.glob(os.path.join(phases["remove"].phase_dir, "rejected", "*", "*.parquet"))
     assert [os.path.basename(p) for p in rejected_parts] == ["part-00003.parquet"]  # s3.jsonl: the copies
-    assert all((c >> 32) & 0xFFFFFF < 3 for c in rejected.column("minhash_cluster_v1").to_pylist())
-    survivors = dict(zip(kept.column("minhash_cluster_v1").to_pylist(), kept.column("id").to_pylist()))
+    assert all((c >> 32) & 0xFFFFFF < 3 for c in rejected.column("minhash_cluster_v2").to_pylist())
+    survivors = dict(zip(kept.column("minhash_cluster_v2").to_pylist(), kept.column("id").to_pylist()))
     assert len(survivors) == 12  # each kept document is its own cluster's survivor
 
 
@@ -109,7 +109,7 @@ def test_one_worker_in_process_and_rerun_give_identical_results(full_run, corpus
     assert results(ctx.phase_dir) == want
     # a driver that died after some steps: drop the done marker and the later steps, run again
     os.remove(os.path.join(fuzzy_dir, "_DONE.json"))
-    for step in ("results", "assign"):
+    for step in ("results", "survivors"):
         shutil.rmtree(os.path.join(fuzzy_dir, step))
     shutil.rmtree(phases["remove"].phase_dir)
     rerun = run_job(spec(corpus, os.path.dirname(full_run.job_dir), fuzzy_settings={"drill_kill_step": "buckets"}),

@@ -56,6 +56,18 @@ def test_word_hashes_split_on_unicode_spaces_and_drop_empty_tokens():
     assert h.tolist() == hash_strings(pa.array(expected)).tolist()
 
 
+def test_word_hashes_cut_tokens_at_text_boundaries_and_any_ascii_whitespace():
+    # tokens are runs of bytes in the one mapped buffer of all texts: "abc" then "def" are two words,
+    # not "abcdef"; the same word followed by different separators is one word; a token of 0 words
+    # (a lone NBSP-joined pair is 2, "\x1c" is 0) must not shift the words of the others
+    texts = pa.array(["abc", "def", "", "  ", "x\ty\nz\x0bw\x0cv\rq", "naïve\u00a0x naïve  naïve\n", "\x1c",
+                      "a\u3000b", "end"])
+    h, counts = word_hashes(texts)
+    ref_h, ref_counts = _reference_word_hashes(texts)
+    assert counts.tolist() == ref_counts.tolist() == [1, 1, 0, 0, 6, 4, 0, 2, 1]
+    assert h.tolist() == ref_h.tolist()
+
+
 def test_signatures_of_a_document_longer_than_a_chunk(monkeypatch):
     rng = np.random.default_rng(3)
     sh = minhash.Shingles(rng.integers(0, 2**63, 700, dtype=np.uint64), np.array([0, 5, 605, 605, 700]))

@@ -78,6 +78,25 @@ def test_groups_count_lines_within_groups_of_shards(tmp_path):
     assert {k: v[1] for k, v in out.items()} == {"d0": 1, "d1": 1, "d2": 1, "d3": 0, "d4": 0, "d5": 0}
 
 
+def test_domains_limits_line_dedup_to_those_documents(tmp_path):
+    """The same documents in a web domain and in books: with domains [web] the web copies lose exactly the lines
+    they lose alone (the books' copies are not counted), and the books keep every line."""
+    table = pa.table({"id": [d for d, _ in DOCS], "text": [t for _, t in DOCS]})
+    web = write_shards(table, str(tmp_path / "up"), 3, domain="web")
+    books = write_shards(table.set_column(0, "id", pa.array(["b" + d for d, _ in DOCS])), str(tmp_path / "up"), 3,
+                         domain="books")
+    parts = {k: web[k] + books[k] for k in web}
+    summary = run_kind(lines.KIND, lines.LineDedupConfig(domains=("web",)), str(tmp_path / "lines"), parts)
+    assert summary["lines_removed"] == 6  # as in the web documents alone
+    out = apply_lines(str(tmp_path / "lines"), web)
+    assert out["d0"] == ("Intro line one.\nunique zero", 1, False) and out["d4"] == ("", 1, True)
+    out = apply_lines(str(tmp_path / "lines"), books)
+    assert {k: (v[0], v[1]) for k, v in out.items()} == {"b" + d: (t, 0) for d, t in DOCS}
+    # Without the setting the books' copies count too: every line of d3 / d0's intro is now repeated.
+    run_kind(lines.KIND, lines.LineDedupConfig(), str(tmp_path / "all"), parts)
+    assert apply_lines(str(tmp_path / "all"), books)["bd0"] == ("", 3, True)
+
+
 def test_exact_dedup_keeps_the_first_copy_and_uses_url(tmp_path):
     docs = [("a", "same text"), ("b", "other"), ("c", "same text"), ("d", "same text"), ("e", "Same text")]
     table = pa.table({"id": [d for d, _ in docs], "text": [t for _, t in docs],
@@ -108,12 +127,12 @@ def test_new_corpus_against_an_existing_index(tmp_path):
     run_kind(fuzzy.KIND, cfg, str(tmp_path / "new-fuzzy"), new_parts)
     ctx = BuildContext(phase="r", stage="minhash_dedup", column_origin={}, work_dir="",
                        phase_dirs={"fuzzy": str(tmp_path / "new-fuzzy")})
-    marker = ResultsMarker("fuzzy", ctx, "minhash_cluster_v1", "minhash_duplicate_v1")
+    marker = ResultsMarker("fuzzy", ctx, "minhash_cluster_v2", "minhash_duplicate_v2")
     dup = {}
     for key, paths in new_parts.items():
         marker.start_shard(upstream(key, paths))
         b = marker(read_table(paths[0]))
-        dup.update(zip(b.column("id").to_pylist(), b.column("minhash_duplicate_v1").to_pylist()))
+        dup.update(zip(b.column("id").to_pylist(), b.column("minhash_duplicate_v2").to_pylist()))
     assert dup == {"new0": True, "new1": False, "new2": True}  # new0 duplicates the old corpus's old0
     with pytest.raises(Exception, match="same num_perm"):
         run_kind(fuzzy.KIND, fuzzy.MinhashDedupConfig(reference=str(tmp_path / "old-fuzzy"), num_perm=64),
@@ -135,8 +154,8 @@ def test_marking_stages_accept_an_empty_batch(tmp_path):
     run_kind(fuzzy.KIND, fuzzy.MinhashDedupConfig(), str(tmp_path / "fz"), parts)
     ctx = BuildContext(phase="r", stage="minhash_dedup", column_origin={}, work_dir="", phase_dirs={"fz": str(tmp_path / "fz")})
     empty = pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
-    out = ResultsMarker("fz", ctx, "minhash_cluster_v1", "minhash_duplicate_v1")(empty)
-    assert out.schema.field("minhash_cluster_v1").type == pa.int64()
+    out = ResultsMarker("fz", ctx, "minhash_cluster_v2", "minhash_duplicate_v2")(empty)
+    assert out.schema.field("minhash_cluster_v2").type == pa.int64()
     run_kind(lines.KIND, lines.LineDedupConfig(), str(tmp_path / "lines"), parts)
     lctx = BuildContext(phase="a", stage="line_dedup", column_origin={}, work_dir="", phase_dirs={"lines": str(tmp_path / "lines")})
     out = LineRemover(LineDedupStageConfig(index_phase="lines"), lctx)(empty)

@@ -11,7 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 SELECT_WORDS = {"select": {"rules": [{"column": "n_words_v1", "op": "<", "value": 50, "reason": "too_few_words"}]}}
 SELECT_DUPS = {"select": {"rules": [
     {"column": "exact_duplicate_v1", "op": "==", "value": True, "reason": "exact_duplicate"},
-    {"column": "minhash_duplicate_v1", "op": "==", "value": True, "reason": "near_duplicate"}]}}
+    {"column": "minhash_duplicate_v2", "op": "==", "value": True, "reason": "near_duplicate"}]}}
 
 
 def report_job_spec(out) -> dict:

@@ -25,24 +25,24 @@ DATA = {
     "00000": ("c4", {"id": ["a", "b", "c", "d"], "text": ["one two three", "four five", "six", "x y z w"],
                      "n_words_v1": [3, 2, 1, None], "ppl_v1": [50.0, 120.0, 130.0, 700.0],
                      "ppl_bucket_v1": ["head", "middle", "middle", "tail"], "quality_v1": [0.9, 0.5, 0.4, 0.1],
-                     "minhash_cluster_v1": [1, 1, 3, 4], "minhash_duplicate_v1": [False, True, False, False]}),
+                     "minhash_cluster_v2": [1, 1, 3, 4], "minhash_duplicate_v2": [False, True, False, False]}),
     "00001": ("github", {"id": ["g", "h"], "text": ["def f(): pass", "x = 1"], "n_words_v1": [3, 3],
                          "ppl_v1": [80.0, 90.0], "ppl_bucket_v1": ["head", "head"], "quality_v1": [0.7, 0.8],
-                         "minhash_cluster_v1": [1, 7], "minhash_duplicate_v1": [True, False]}),
+                         "minhash_cluster_v2": [1, 7], "minhash_duplicate_v2": [True, False]}),
 }
 REJECTED = {
     "00000": ("c4", {"id": ["e", "f"], "text": ["a b c d e", None], "n_words_v1": [5, None],
                      "ppl_v1": [900.0, None], "ppl_bucket_v1": ["tail", None], "quality_v1": [0.05, None],
-                     "minhash_cluster_v1": [1, None], "minhash_duplicate_v1": [True, None],
+                     "minhash_cluster_v2": [1, None], "minhash_duplicate_v2": [True, None],
                      "drop_stage": ["quality", "read"], "drop_reason": ["low_quality", "invalid_json"]}),
     "00001": ("github", {"id": ["i"], "text": ["dup dup"], "n_words_v1": [2], "ppl_v1": [85.0],
-                         "ppl_bucket_v1": ["head"], "quality_v1": [0.6], "minhash_cluster_v1": [7],
-                         "minhash_duplicate_v1": [True], "drop_stage": ["minhash"],
+                         "ppl_bucket_v1": ["head"], "quality_v1": [0.6], "minhash_cluster_v2": [7],
+                         "minhash_duplicate_v2": [True], "drop_stage": ["minhash"],
                          "drop_reason": ["near_duplicate"]}),
 }
 TYPES = {"id": pa.string(), "text": pa.string(), "n_words_v1": pa.int64(), "ppl_v1": pa.float64(),
-         "ppl_bucket_v1": pa.string(), "quality_v1": pa.float64(), "minhash_cluster_v1": pa.int64(),
-         "minhash_duplicate_v1": pa.bool_(), "drop_stage": pa.string(), "drop_reason": pa.string()}
+         "ppl_bucket_v1": pa.string(), "quality_v1": pa.float64(), "minhash_cluster_v2": pa.int64(),
+         "minhash_duplicate_v2": pa.bool_(), "drop_stage": pa.string(), "drop_reason": pa.string()}
 
 
 def write_parquet(path, columns):
@@ -122,8 +122,8 @@ def test_perplexity_quality_and_clusters(hand_run):
     q = run.scores["quality_v1"]
     assert sorted(q.dropped) == [0.05, 0.6] and len(q.kept) == 6
     # cluster 1: survivor a + duplicates b, g, e = 4 documents; cluster 7: h + i = 2; 3 and 4 are singletons
-    assert run.clusters == {"minhash_cluster_v1": Counter({4: 1, 2: 1})}
-    assert run.cluster_docs == {"minhash_cluster_v1": 8}
+    assert run.clusters == {"minhash_cluster_v2": Counter({4: 1, 2: 1})}
+    assert run.cluster_docs == {"minhash_cluster_v2": 8}
     assert run.languages is None
 
 

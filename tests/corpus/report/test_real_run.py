@@ -64,12 +64,12 @@ def test_languages_and_clusters_match_duckdb(real_run):
     assert sum(got.values()) == result.phases[0].totals["counters"]["langid"]["rows_in"]
     assert next(iter(run.languages)) == "en" and run.language_phase == "clean"
     remove = phase_dir(result, "remove")
-    rows = f"(select minhash_cluster_v1 c, minhash_duplicate_v1 d from {glob(remove, 'data')} union all " \
-           f"select minhash_cluster_v1, minhash_duplicate_v1 from {glob(remove, 'rejected')})"
+    rows = f"(select minhash_cluster_v2 c, minhash_duplicate_v2 d from {glob(remove, 'data')} union all " \
+           f"select minhash_cluster_v2, minhash_duplicate_v2 from {glob(remove, 'rejected')})"
     sizes = duckdb.sql(f"select count(*) + 1 from {rows} where d group by c").fetchall()
-    assert sorted(s for s, n in run.clusters["minhash_cluster_v1"].items() for _ in range(n)) == \
+    assert sorted(s for s, n in run.clusters["minhash_cluster_v2"].items() for _ in range(n)) == \
         sorted(s for (s,) in sizes)
-    assert run.clusters["minhash_cluster_v1"], "the edited copies form near-duplicate clusters"
+    assert run.clusters["minhash_cluster_v2"], "the edited copies form near-duplicate clusters"
 
 
 def test_sections_absent_from_this_run_say_so(real_run):
@@ -78,5 +78,5 @@ def test_sections_absent_from_this_run_say_so(real_run):
     assert "perplexity (ppl_v1): " + NOT_COMPUTED in page
     assert "quality score (quality_v1): " + NOT_COMPUTED in page
     assert "language identification (lang_v1): " + NOT_COMPUTED not in page
-    assert "(minhash_cluster_v1): " + NOT_COMPUTED not in page
+    assert "(minhash_cluster_v2): " + NOT_COMPUTED not in page
     assert os.path.isdir(run_dir)

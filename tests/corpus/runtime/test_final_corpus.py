@@ -18,8 +18,9 @@ TWO_PHASES = [{"name": "score", "stages": ["normalize", "length"]}, {"name": "fi
 
 
 def demo_job(corpus, phases=TWO_PHASES):
-    """Named and placed like the README's demo (`runs/demo`, relative to the working folder)."""
-    return parse_job({"name": "demo", "output": "runs",
+    """Named and placed like the README's demo corpus (`runs/llama-mini/corpus/demo`, the corpus step of `make demo`,
+    relative to the working folder)."""
+    return parse_job({"name": "demo", "output": "runs/llama-mini/corpus",
                       "inputs": [{"source": "jsonl", "paths": ["corpus/*.jsonl*"], "domain": "books"}],
                       "runtime": {"workers": 2, "max_retries": 0, "batch_rows": 5}, "phases": phases},
                      base_dir=str(corpus.parent))
@@ -41,11 +42,11 @@ def test_the_readme_query_counts_the_final_corpus_once(ray_local, demo_copy, tmp
     assert rows == [("books", 62)]  # each document once: not 63 + 62 from both phases' data/
     by_reason = duckdb.sql(rejected).fetchall()
     assert sum(n for *_, n in by_reason) == score.totals["rows_rejected"] + filt.totals["rows_rejected"] == 6
-    assert main(["stats", "runs/demo"]) == 0
+    assert main(["stats", "runs/llama-mini/corpus/demo"]) == 0
     printed = capsys.readouterr().out
-    assert "final corpus: runs/demo/final/ (62 documents" in printed
-    assert "read_parquet('runs/demo/final/*/*.parquet'" in printed
-    stats = layout.read_stats("runs/demo")
+    assert "final corpus: runs/llama-mini/corpus/demo/final/ (62 documents" in printed
+    assert "read_parquet('runs/llama-mini/corpus/demo/final/*/*.parquet'" in printed
+    stats = layout.read_stats("runs/llama-mini/corpus/demo")
     assert stats["final_data"] == "final" and [p["dir"] for p in stats["phases"]] == [
         os.path.basename(score.phase_dir), os.path.basename(filt.phase_dir)]
 
@@ -60,13 +61,13 @@ def test_final_is_replaced_by_the_next_build_and_removed_when_shards_are_quarant
     second = run_job(demo_job(demo_copy, stricter), progress=False)
     kept = second.phases[1].totals["rows_kept"]
     assert 0 < kept < 62
-    assert duckdb.sql("select count(*) from read_parquet('runs/demo/final/*/*.parquet')").fetchall()[0][0] == kept
-    assert not [n for n in os.listdir("runs/demo") if ".tmp-" in n or ".old-" in n]  # no half-published leftovers
+    assert duckdb.sql("select count(*) from read_parquet('runs/llama-mini/corpus/demo/final/*/*.parquet')").fetchall()[0][0] == kept
+    assert not [n for n in os.listdir("runs/llama-mini/corpus/demo") if ".tmp-" in n or ".old-" in n]  # no half-published leftovers
     broken = [{"name": "score", "stages": ["normalize", {"chaos": {
         "shard_source_contains": "shakespeare-00", "after_batches": 0, "action": "raise", "once": False}}]}]
     third = run_job(demo_job(demo_copy, broken), progress=False)
     assert third.exit_code == EXIT_QUARANTINED and third.final_data is None
-    assert not os.path.exists("runs/demo/final")  # the previous build's corpus would pass for this one's
-    assert layout.read_stats("runs/demo")["final_data"] is None
-    assert main(["stats", "runs/demo"]) == 0
+    assert not os.path.exists("runs/llama-mini/corpus/demo/final")  # the previous build's corpus would pass for this one's
+    assert layout.read_stats("runs/llama-mini/corpus/demo")["final_data"] is None
+    assert main(["stats", "runs/llama-mini/corpus/demo"]) == 0
     assert "final corpus: none" in capsys.readouterr().out

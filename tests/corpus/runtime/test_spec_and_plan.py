@@ -28,7 +28,8 @@ def spec(**changes):
 def test_demo_job_is_valid_and_plans():
     job = load_job(os.path.join(REPO, "jobs", "demo.yaml"))
     plans = check_plan(job)
-    assert plans[0].column_origin["n_words_v1"] == "length"
+    clean = [p.name for p in job.phases].index("clean")
+    assert plans[clean].column_origin["n_words_v1"] == "length"
     assert job.raw["runtime"]["workers"] == 2  # defaults are filled in the resolved spec
 
 

@@ -19,7 +19,7 @@ def test_dedup_demo_job_parses_and_plans():
     assert kinds == ["map", "exact_dedup", "minhash_dedup", "map", "line_dedup", "map"]
     plans = check_plan(job)
     final = plans[-1].column_origin
-    assert final["minhash_duplicate_v1"] == "minhash_dedup" and final["line_dedup_empty_v1"] == "line_dedup"
+    assert final["minhash_duplicate_v2"] == "minhash_dedup" and final["line_dedup_empty_v1"] == "line_dedup"
     assert final["text"] == "line_dedup"
 
 
@@ -36,5 +36,6 @@ def test_minhash_settings_are_checked(settings, message):
 
 
 def test_bands_derive_from_threshold_unless_given():
-    assert lsh_params(MinhashDedupConfig()) == (9, 13)
+    assert lsh_params(MinhashDedupConfig()) == (21, 6)  # verified candidates: recall at the threshold
+    assert lsh_params(MinhashDedupConfig(verify=False)) == (9, 13)  # least error area
     assert lsh_params(MinhashDedupConfig(bands=16, rows=8)) == (16, 8)

@@ -61,6 +61,19 @@ def test_batch_columns_newlines_and_short_texts(scorer):
     assert empty.schema.field("lang_score_v1").type == pa.float64()
 
 
+def test_labels_and_scores_equal_raw_fasttext(scorer, udhr):
+    # fastText's own Python API on the same one-line documents (CCNet: newlines become spaces).
+    import fasttext
+
+    model = fasttext.load_model(default_model_path())
+    docs = ["\n".join(paras[i:i + 5]) for _, paras in list(udhr.values())[::4] for i in (0, 5) if paras[i:]]
+    langs, scores = scorer.predict(docs)
+    for doc, lang, score in zip(docs, langs, scores):
+        labels, probs = model.predict(" ".join(doc.split()))
+        assert (lang, score) == (labels[0].removeprefix("__label__"), min(float(probs[0]), 1.0))
+    assert len(docs) > 200 and len(set(langs)) > 50
+
+
 def test_wrong_sha256_and_missing_sha256_are_refused(tmp_path):
     with pytest.raises(ValueError, match="sha256"):
         LangIdScorer(LangIdConfig(model_path=default_model_path(), model_sha256="0" * 64))

@@ -96,3 +96,26 @@ def test_pareto_keep_follows_gpt3_distribution():
     a = pareto_keep(ids[:1000], np.full(1000, 0.7), 9.0, seed=0)
     assert (a == pareto_keep(ids[:1000], np.full(1000, 0.7), 9.0, seed=0)).all()
     assert (a != pareto_keep(ids[:1000], np.full(1000, 0.7), 9.0, seed=1)).any()
+
+
+# Stored vectorizer settings other than the trained model's: n-gram ranges, stop words, accents,
+# case, binary counts, norms, signed hashing, a character analyzer.
+@pytest.mark.parametrize("settings", [
+    {},
+    {"ngram_range": (1, 3), "stop_words": "english", "strip_accents": "unicode"},
+    {"ngram_range": (2, 2), "lowercase": False, "binary": True, "norm": "l1"},
+    {"ngram_range": (1, 1), "norm": None, "alternate_sign": True, "dtype": np.float64},
+    {"analyzer": "char_wb", "ngram_range": (2, 4), "strip_accents": "ascii"},
+])
+def test_hashed_features_equal_the_vectorizer_bit_for_bit(trained, settings):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from corpus.quality.features import HashedFeatures
+
+    _, _, examples, _ = trained
+    texts = [e.text for e in examples[:300]] + ["", "x", "Ünïcödé words, AND Punctuation!", "a b a b a b"]
+    vectorizer = HashingVectorizer(**{"n_features": 1 << 18, "alternate_sign": False, **settings})
+    want, got = vectorizer.transform(texts), HashedFeatures(vectorizer).transform(texts)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    for part in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(got, part), getattr(want, part)), part

@@ -1,0 +1,55 @@
+"""`refinery run PIPELINE.yaml [--set KEY=VALUE ...] [--address ADDR] [--until STEP]`: run a pipeline file.
+
+Each step is one or more refinery commands run in a child process; a step whose commands, config files,
+inputs and upstream steps are unchanged since it last finished is skipped, and a step that was
+interrupted resumes (jobs/pipeline/runner.py). `jobs/llama_mini.yaml` is the whole LLaMA-1 recipe at
+tiny size; `make demo` runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from jobs.commands._training import ADDRESS_HELP
+
+
+def register(subparsers) -> None:
+    run = subparsers.add_parser("run", help="run a pipeline file: every step, skipping those already done")
+    run.add_argument("pipeline", help="pipeline file, e.g. jobs/llama_mini.yaml")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a value of the pipeline file, e.g. steps.7.set.schedule\\.train_steps=50 "
+                          "(repeatable)")
+    run.add_argument("--address", default=None, help=ADDRESS_HELP + "; every step joins it")
+    run.add_argument("--until", default=None, metavar="STEP", help="stop after this step")
+    run.set_defaults(handler=_run)
+
+
+def _run(args) -> int:
+    from jobs.errors import EXIT_INTERRUPTED, CommandError
+    from jobs.pipeline.runner import StepFailed, run_pipeline
+    from jobs.pipeline.spec import load_pipeline
+
+    if not os.path.isfile(args.pipeline):
+        raise CommandError(f"{args.pipeline}: no such pipeline file", 2)
+    spec = load_pipeline(args.pipeline, args.overrides)  # ConfigError: exit 2 through the error handler
+    if args.until and args.until not in {s.name for s in spec.steps}:
+        raise CommandError(f"--until {args.until}: no such step. Steps: {', '.join(s.name for s in spec.steps)}", 2)
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    try:
+        outcome = run_pipeline(spec, address=address, until=args.until)
+    except StepFailed as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            print(f"refinery: interrupted in step {exc.step!r}; run the same command again to resume",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"refinery: {exc}. Fix the cause and run the same command again: finished steps are skipped, "
+              f"this one resumes.", file=sys.stderr)
+        return 1
+    ran = [k for k, v in outcome.items() if v == "ran"]
+    print(f"pipeline {spec.name}: {len(ran)} step(s) ran, {len(outcome) - len(ran)} unchanged; "
+          f"run folder {spec.run_dir}")
+    report = os.path.join(spec.run_dir, "report.html")
+    if os.path.exists(report):
+        print(f"report: {report}")
+    return 0

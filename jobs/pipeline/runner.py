@@ -1,0 +1,239 @@
+"""Running a pipeline: each step's commands in a child process, skipped when nothing it depends on changed.
+
+A step's fingerprint is the sha256 of what decides its output: its command lines after ${...} are
+filled in, the bytes of the files they name next to the pipeline file (configs, job files), for a
+`build` the list of its input files (path, size, modification time), and the fingerprints of the
+steps it refers to. `<run>/steps/<step>.json` records it: `running` when the step starts, `done` when
+its last command has exited 0. Then:
+
+- done with the same fingerprint: skipped;
+- running (killed or failed earlier) with the same fingerprint: run again in the same folder; every
+  command resumes from what it wrote (a build from its ledger, training from `checkpoints/latest`);
+- another fingerprint: the old folder is moved aside to `<step>.replaced-<old fingerprint>` (nothing
+  is deleted) and the step starts afresh; steps after it that refer to it follow, since their
+  fingerprints contain its. A build keeps its folder: its phases are keyed by their settings already.
+
+The steps share one Ray cluster: `--address`, or one embedded local cluster started here, which every
+command that takes `--address` joins (starting Ray once instead of once per command).
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from typing import Callable
+
+from jobs.pipeline.spec import PLACEHOLDER, RUN_FOLDER, PipelineSpec, StepSpec, dependencies
+from schemas.atomic_files import rename_into_place, write_json_atomic
+from schemas.digests import file_sha256
+
+STATE_DIR = "steps"
+PIPELINE_FILE = "pipeline.json"
+TAKES_ADDRESS = (("build",), ("export", "megatron"), ("mix", "doremi"), ("mix", "compare"), ("train",))
+"""Commands with an --address option: they join the pipeline's Ray cluster."""
+
+
+class StepFailed(RuntimeError):
+    def __init__(self, step: str, command: list[str], code: int):
+        super().__init__(f"step {step!r} failed (exit {code}): refinery {shlex.join(command)}")
+        self.step, self.command, self.code = step, command, code
+
+
+STAND_IN_SHA256 = "0" * 64
+"""What ${sha256:...} becomes in a preview (`refinery validate`): the file does not exist yet."""
+
+
+def expand(text: str, spec: PipelineSpec, preview: bool = False) -> str:
+    """Fill in ${step...} (a step's folder) and ${sha256:step/file} (that file's sha256)."""
+    def one(m) -> str:
+        kind, ref, rest = m.groups()
+        path = (spec.run_dir if ref == RUN_FOLDER else spec.step_dir(ref)) + rest
+        if kind == "sha256" and preview:
+            return STAND_IN_SHA256
+        if kind == "sha256":
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"${{sha256:{ref}{rest}}}: {path} does not exist (did step {ref!r} "
+                                        f"write it?)")
+            return file_sha256(path)
+        return path
+    return PLACEHOLDER.sub(one, text)
+
+
+def step_commands(step: StepSpec, spec: PipelineSpec, preview: bool = False) -> list[list[str]]:
+    """The argv (after `refinery`) of each command of the step, placeholders filled in, files next to the
+    pipeline file made absolute, `set:` appended as --set flags."""
+    out = []
+    for line in step.run:
+        argv = [_local_file(expand(tok, spec, preview), spec) for tok in shlex.split(line)]
+        if step.set:
+            for key, value in step.set.items():
+                text = (_local_file(expand(value, spec, preview), spec) if isinstance(value, str)
+                        else _yaml_flow(_expand_deep(value, spec, preview)))
+                argv += ["--set", f"{key}={text}"]
+        out.append(argv)
+    return out
+
+
+def _expand_deep(value, spec: PipelineSpec, preview: bool):
+    if isinstance(value, str):
+        return expand(value, spec, preview)
+    if isinstance(value, dict):
+        return {k: _expand_deep(v, spec, preview) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_deep(v, spec, preview) for v in value]
+    return value
+
+
+def _yaml_flow(value) -> str:
+    """A --set value as one line of YAML (flow style; a scalar as JSON, which YAML reads the same)."""
+    import yaml
+
+    if not isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return yaml.safe_dump(value, default_flow_style=True, width=1 << 20).strip()
+
+
+def _local_file(token: str, spec: PipelineSpec) -> str:
+    if token.startswith("-") or os.path.isabs(token):
+        return token
+    candidate = os.path.join(spec.base_dir, token)
+    return candidate if os.path.isfile(candidate) else token
+
+
+def fingerprint(step: StepSpec, spec: PipelineSpec, upstream: dict[str, str]) -> str:
+    commands = step_commands(step, spec)
+    files = {}
+    for argv in commands:
+        for tok in argv:
+            tok = tok.partition("=")[2] if "=" in tok and not tok.startswith("-") else tok  # a --set value
+            if os.path.isabs(tok) and os.path.isfile(tok) and tok.startswith(spec.base_dir + os.sep):
+                files[os.path.relpath(tok, spec.base_dir)] = file_sha256(tok)
+    # Folder names are written relative to the run folder, so a moved run keeps its fingerprints.
+    relative = [[tok.replace(spec.run_dir, "<run>").replace(spec.base_dir, "<pipeline>") for tok in argv]
+                for argv in commands]
+    doc = {"commands": relative, "files": files, "upstream": {d: upstream[d] for d in dependencies(step, spec)},
+           "inputs": [_build_inputs(argv) for argv in commands if argv[:1] == ["build"]]}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _build_inputs(argv: list[str]) -> list:
+    """(path, size, mtime) of every input file of a build's job: a changed or added raw file re-runs it."""
+    from corpus.runtime.spec import load_job
+
+    sets = [argv[i + 1] for i, tok in enumerate(argv[:-1]) if tok == "--set"]
+    job = load_job(argv[1], sets)
+    rows = []
+    for inp in job.inputs:
+        for pattern in inp.paths:
+            pattern = pattern if os.path.isabs(pattern) or "://" in pattern else os.path.join(job.base_dir, pattern)
+            for path in sorted(glob.glob(pattern)):
+                walk = [path] if os.path.isfile(path) else sorted(
+                    os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
+                for p in walk:
+                    st = os.stat(p)
+                    rows.append([os.path.relpath(p, job.base_dir), st.st_size, st.st_mtime_ns])
+    return rows
+
+
+def read_state(spec: PipelineSpec, name: str) -> dict | None:
+    try:
+        with open(os.path.join(spec.run_dir, STATE_DIR, f"{name}.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _write_state(spec: PipelineSpec, name: str, state: dict) -> None:
+    write_json_atomic(os.path.join(spec.run_dir, STATE_DIR, f"{name}.json"), state)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None = None,
+                 say: Callable[[str], None] = print, env: dict | None = None) -> dict[str, str]:
+    """Run the steps in order (up to and including `until`); {step: "skipped" | "ran"}. Raises StepFailed."""
+    os.makedirs(os.path.join(spec.run_dir, STATE_DIR), exist_ok=True)
+    # What the report and a reader of the folder need: the steps in order and where the file was.
+    write_json_atomic(os.path.join(spec.run_dir, PIPELINE_FILE),
+                      {"name": spec.name, "steps": [s.name for s in spec.steps], "base_dir": spec.base_dir})
+    prints: dict[str, str] = {}
+    outcome: dict[str, str] = {}
+    cluster: list[str] = []  # the shared cluster's address, once started
+
+    def shared_address() -> str:
+        if address:
+            return address
+        if not cluster:
+            cluster.append(_start_local_ray(say))
+        return cluster[0]
+
+    for step in spec.steps:
+        fp = fingerprint(step, spec, prints)
+        prints[step.name] = fp
+        state = read_state(spec, step.name)
+        folder = spec.step_dir(step.name)
+        if state and state.get("fingerprint") == fp and state.get("status") == "done":
+            say(f"[{step.name}] unchanged: skipped ({folder})")
+            outcome[step.name] = "skipped"
+        else:
+            if state and state.get("fingerprint") != fp and os.path.exists(folder) and not _is_build(step):
+                aside = f"{folder}.replaced-{state['fingerprint'][:12]}"
+                rename_into_place(folder, aside)
+                say(f"[{step.name}] settings or inputs changed: the old folder is now {aside}")
+            elif state and state.get("status") == "running" and state.get("fingerprint") == fp:
+                say(f"[{step.name}] was interrupted: resuming")
+            _run_step(step, spec, fp, shared_address, say, env)
+            outcome[step.name] = "ran"
+        if until and step.name == until:
+            break
+    return outcome
+
+
+def _is_build(step: StepSpec) -> bool:
+    return all(shlex.split(c)[:1] == ["build"] for c in step.run)
+
+
+def _run_step(step: StepSpec, spec: PipelineSpec, fp: str, shared_address: Callable[[], str],
+              say: Callable[[str], None], env: dict | None) -> None:
+    os.makedirs(spec.step_dir(step.name), exist_ok=True)
+    commands = step_commands(step, spec)
+    state = {"step": step.name, "fingerprint": fp, "status": "running", "started": _now(),
+             "commands": [["refinery", *argv] for argv in commands]}
+    _write_state(spec, step.name, state)
+    start = time.perf_counter()
+    for argv in commands:
+        child_env = env
+        if any(tuple(argv[:len(prefix)]) == prefix for prefix in TAKES_ADDRESS) and "--address" not in argv:
+            argv = [*argv, "--address", shared_address()]
+            # Also for what Ray Train starts without an address: with two clusters on one machine (another
+            # user's), "connect to the local one" is ambiguous.
+            child_env = {**(env if env is not None else os.environ), "RAY_ADDRESS": argv[-1]}
+        say(f"[{step.name}] refinery {shlex.join(argv)}")
+        code = subprocess.call([sys.executable, "-m", "jobs.cli", *argv], env=child_env)
+        if code != 0:
+            state.update(status="running", failed=_now(), exit_code=code)
+            _write_state(spec, step.name, state)
+            raise StepFailed(step.name, argv, code)
+    state.update(status="done", finished=_now(), seconds=round(time.perf_counter() - start, 1))
+    _write_state(spec, step.name, state)
+    say(f"[{step.name}] done in {state['seconds']:.0f} s")
+
+
+def _start_local_ray(say: Callable[[str], None]) -> str:
+    import ray
+
+    from schemas.local_ray import start_ray
+
+    say("starting the embedded local Ray cluster the steps share")
+    # Enough logical CPUs for a build's actors or a training layout plus Ray Train's controller.
+    start_ray(None, num_cpus=max(os.cpu_count() or 1, 4))
+    return ray.get_runtime_context().gcs_address

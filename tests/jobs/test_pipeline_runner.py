@@ -1,0 +1,164 @@
+"""`refinery run`: the pipeline file's checks, placeholders, fingerprints, skipping, resuming and moving aside.
+
+The commands are recorded instead of run (subprocess.call is replaced), so these tests check the runner's
+decisions; tests/jobs/test_llama_mini.py runs the real chain end to end."""
+
+import json
+import os
+
+import pytest
+import yaml
+
+from jobs.pipeline import runner
+from jobs.pipeline.spec import dependencies, load_pipeline
+from schemas.config import ConfigError
+
+
+def write(tmp_path, steps, name="p"):
+    path = tmp_path / "pipe.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "output": str(tmp_path / "runs"), "steps": steps}))
+    return str(path)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every command the runner starts: argv after `refinery`; it 'succeeds' and writes `made.txt` into
+    the folder given by --out, unless the test sets `fail` to a command name."""
+    made = {"argv": [], "fail": None}
+
+    def fake_call(cmd, env=None):
+        argv = cmd[3:]  # [python, -m, jobs.cli, ...]
+        made["argv"].append(argv)
+        if made["fail"] and made["fail"] in argv:
+            return 1
+        if "--out" in argv:
+            out = argv[argv.index("--out") + 1]
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "made.txt"), "w") as f:
+                f.write(" ".join(argv))
+        return 0
+
+    monkeypatch.setattr(runner.subprocess, "call", fake_call)
+    return made
+
+
+STEPS = [{"name": "a", "run": "tokenizer train --run x --out ${a}"},
+         {"name": "b", "run": ["eval mc-tasks --out ${b}", "report ${a}"]},
+         {"name": "c", "run": "quality train --out ${c} --positives ${sha256:a/made.txt}"},
+         {"name": "d", "run": "report ${pipeline}"}]
+
+
+def test_placeholders_dependencies_and_commands(tmp_path, calls):
+    spec = load_pipeline(write(tmp_path, STEPS))
+    assert [dependencies(s, spec) for s in spec.steps] == [[], ["a"], ["a"], ["a", "b", "c"]]
+    assert runner.run_pipeline(spec, address="x:1", say=lambda _: None) == dict.fromkeys("abcd", "ran")
+    run = str(tmp_path / "runs" / "p")
+    digest = runner.file_sha256(os.path.join(run, "a", "made.txt"))
+    assert calls["argv"] == [["tokenizer", "train", "--run", "x", "--out", f"{run}/a"],
+                             ["eval", "mc-tasks", "--out", f"{run}/b"], ["report", f"{run}/a"],
+                             ["quality", "train", "--out", f"{run}/c", "--positives", digest],
+                             ["report", run]]
+    state = json.load(open(os.path.join(run, "steps", "c.json")))
+    assert state["status"] == "done" and state["commands"][0][:3] == ["refinery", "quality", "train"]
+    assert json.load(open(os.path.join(run, "pipeline.json")))["steps"] == list("abcd")
+
+
+def test_unchanged_steps_are_skipped_and_a_change_reruns_the_step_and_what_follows(tmp_path, calls):
+    path = write(tmp_path, STEPS)
+    runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    calls["argv"].clear()
+    assert set(runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None).values()) == {"skipped"}
+    assert calls["argv"] == []
+    changed = [dict(STEPS[0]), STEPS[1], STEPS[2], STEPS[3]]
+    changed[0]["run"] = "tokenizer train --run y --out ${a}"
+    said = []
+    outcome = runner.run_pipeline(load_pipeline(write(tmp_path, changed)), address="x:1", say=said.append)
+    # b and c name a's folder; d names the whole run: all follow a. The old a is kept, moved aside.
+    assert outcome == dict.fromkeys("abcd", "ran")
+    aside = [n for n in os.listdir(tmp_path / "runs" / "p") if n.startswith("a.replaced-")]
+    assert len(aside) == 1 and any("the old folder is now" in s for s in said)
+    assert (tmp_path / "runs" / "p" / aside[0] / "made.txt").read_text().startswith("tokenizer train --run x")
+
+
+def test_a_change_reruns_only_its_dependants(tmp_path, calls):
+    steps = [{"name": "a", "run": "eval mc-tasks --out ${a}"}, {"name": "b", "run": "eval mc-tasks --out ${b}"},
+             {"name": "c", "run": "report ${b}"}]
+    runner.run_pipeline(load_pipeline(write(tmp_path, steps)), address="x:1", say=lambda _: None)
+    steps[1] = {"name": "b", "run": "eval mc-tasks --out ${b} --debug"}
+    outcome = runner.run_pipeline(load_pipeline(write(tmp_path, steps)), address="x:1", say=lambda _: None)
+    assert outcome == {"a": "skipped", "b": "ran", "c": "ran"}
+
+
+def test_a_config_file_next_to_the_pipeline_is_part_of_the_fingerprint(tmp_path, calls):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("a: 1\n")
+    steps = [{"name": "a", "run": "train pretrain cfg.yaml", "set": {"output.dir": "${a}", "x": [1, "${a}"]}}]
+    path = write(tmp_path, steps)
+    runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    run = str(tmp_path / "runs" / "p")
+    assert calls["argv"][0] == ["train", "pretrain", str(cfg), "--set", f"output.dir={run}/a",
+                                "--set", f"x=[1, {run}/a]", "--address", "x:1"]
+    assert runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None) == {"a": "skipped"}
+    cfg.write_text("a: 2\n")
+    assert runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None) == {"a": "ran"}
+
+
+def test_a_failed_step_stops_the_run_and_resumes_in_its_folder(tmp_path, calls):
+    path = write(tmp_path, STEPS)
+    calls["fail"] = "mc-tasks"
+    with pytest.raises(runner.StepFailed, match="step 'b' failed .exit 1.: refinery eval mc-tasks"):
+        runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    state = json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))
+    assert state["status"] == "running" and state["exit_code"] == 1
+    calls["fail"] = None
+    said = []
+    outcome = runner.run_pipeline(load_pipeline(path), address="x:1", say=said.append)
+    assert outcome == {"a": "skipped", "b": "ran", "c": "ran", "d": "ran"}
+    assert "[b] was interrupted: resuming" in said
+    assert not any(n.startswith("b.replaced") for n in os.listdir(tmp_path / "runs" / "p"))
+
+
+def test_until_stops_after_the_step(tmp_path, calls):
+    outcome = runner.run_pipeline(load_pipeline(write(tmp_path, STEPS)), address="x:1", until="b",
+                                  say=lambda _: None)
+    assert outcome == {"a": "ran", "b": "ran"}
+
+
+@pytest.mark.parametrize("steps, message", [
+    ([{"name": "a", "run": "report ${b}"}, {"name": "b", "run": "report x"}], "names a later step: 'b'"),
+    ([{"name": "a", "run": "report ${zz}"}], "names no step: 'zz'"),
+    ([{"name": "a", "run": "report ${sha256:a/x}"}], "the step's own file"),
+    ([{"name": "a", "run": "report x"}, {"name": "a", "run": "report y"}], "used twice"),
+    ([{"name": "Bad_Name", "run": "report x"}], "not a step name"),
+    ([{"name": "pipeline", "run": "report x"}], "not a step name"),
+    ([{"name": "a", "run": ["report x", "report y"], "set": {"k": 1}}], "only for a step with one command"),
+    ([{"name": "a", "run": "report 'x"}], "No closing quotation"),
+    ([{"name": "a", "run": "report x", "extra": 1}], "extra"),
+])
+def test_bad_pipeline_files_are_refused_with_the_step_and_the_fix(tmp_path, steps, message):
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(write(tmp_path, steps))
+
+
+def test_validate_checks_every_command_and_config_of_the_mini_and_cluster_pipelines(capsys):
+    from jobs.cli import main
+    from tests.conftest import REPO
+
+    for name, steps in (("llama_mini.yaml", 14), ("llama_cluster.yaml", 14)):
+        assert main(["validate", os.path.join(REPO, "jobs", name)]) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert f"valid pipeline ({steps} steps" in out and "refinery train ppo" in out
+
+
+def test_validate_names_the_step_of_a_bad_command_or_config(tmp_path, capsys):
+    from jobs.cli import main
+    from tests.conftest import REPO
+
+    bad_flag = write(tmp_path, [{"name": "a", "run": "eval mc-tasks --outt ${a}"}])
+    assert main(["validate", bad_flag]) == 2
+    assert "pipeline step 'a': refinery eval mc-tasks" in capsys.readouterr().err
+    cfg = os.path.join(REPO, "jobs", "pretrain_tiny.yaml")
+    bad_key = write(tmp_path, [{"name": "a", "run": f"train pretrain {cfg}", "set": {"model.layers": 3}}])
+    assert main(["validate", bad_key]) == 2
+    err = capsys.readouterr().err
+    assert "pipeline step 'a'" in err and "layers" in err
