@@ -96,7 +96,7 @@ class TreeSampler(threading.Thread):
         super().__init__(daemon=True)
         self.stop = threading.Event()
         self.peak_by_pid: dict[int, int] = {}
-        self.name_by_pid: dict[int, str] = {}
+        self.titles_by_pid: dict[int, set[str]] = {}
         self.cpu_by_pid: dict[int, float] = {}
         self.tree_peak = 0
         self.samples = 0
@@ -108,7 +108,8 @@ class TreeSampler(threading.Thread):
                 self.cpu_by_pid[pid] = cpu
                 try:
                     status = _proc_status(pid)
-                    self.name_by_pid[pid] = _proc_title(pid)  # Ray retitles a worker once it runs an actor
+                    # Ray retitles a worker as it runs an actor's methods and again as it shuts down: keep all
+                    self.titles_by_pid.setdefault(pid, set()).add(_proc_title(pid))
                 except OSError:
                     continue  # exited meanwhile
                 rss = status.get("VmRSS", 0)
@@ -120,12 +121,15 @@ class TreeSampler(threading.Thread):
 
     def worker_peak(self) -> tuple[int, int]:
         """(largest peak of a shard-running Ray actor, how many such actors)."""
-        actors = [p for pid, p in self.peak_by_pid.items() if ACTOR_TITLE in self.name_by_pid.get(pid, "")]
+        actors = [p for pid, p in self.peak_by_pid.items() if self._is_actor(pid)]
         return (max(actors), len(actors)) if actors else (0, 0)
 
     def actor_cpu(self) -> float:
         """CPU seconds of the shard-running actors alone (the rest is Ray's own processes and the driver)."""
-        return sum(c for pid, c in self.cpu_by_pid.items() if ACTOR_TITLE in self.name_by_pid.get(pid, ""))
+        return sum(c for pid, c in self.cpu_by_pid.items() if self._is_actor(pid))
+
+    def _is_actor(self, pid: int) -> bool:
+        return any(ACTOR_TITLE in title for title in self.titles_by_pid.get(pid, ()))
 
     def driver_peak(self, driver_pid: int) -> int:
         return self.peak_by_pid.get(driver_pid, 0)
