@@ -12,7 +12,8 @@ pairwise against its clusters (corpus.dedup.evaluate.pairwise_scores).
 
 - refinery: the phase kind run in process (corpus.dedup.local: every step, one worker), default
   `MinhashDedupConfig()` of the tree it runs from; survivors read from its results.
-- datasketch (`pip install datasketch`): MinHashLSH(threshold=0.8, num_perm=128), which derives 9 x 13,
+- datasketch (`pip install -c benchmarks/constraints-bench.txt datasketch`): MinHashLSH(threshold=0.8,
+  num_perm=128), which derives 9 x 13,
   fed the very shingles refinery uses (each 64-bit shingle hash as 8 bytes, so both see equal sets),
   used as a streaming dedup: in input order, a document with an LSH candidate among the kept ones is
   removed for the first of them, else inserted and kept.

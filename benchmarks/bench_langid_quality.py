@@ -110,7 +110,8 @@ def contenders(texts: list[str], batch: int, model_path: str, quality_path: str,
         docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
         out.insert(1, Contender("datatrove LanguageFilter", lambda: [language_filter.filter(d) for d in docs]))
     except ImportError:
-        print("(datatrove is not installed: `pip install 'refinery[bench]'` adds its LanguageFilter)")
+        print("(datatrove is not installed: `pip install -c constraints.txt -c benchmarks/constraints-bench.txt "
+              "datatrove` adds its LanguageFilter)")
     return out
 
 

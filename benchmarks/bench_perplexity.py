@@ -32,6 +32,8 @@ from corpus.stages.perplexity import SPEC, PerplexityConfig  # noqa: E402
 
 
 def best_rate(fn, n_docs: int, repeat: int) -> float:
+    """Best of `repeat` timed runs after one untimed run (models and kernels warm)."""
+    fn()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()

@@ -1,24 +1,30 @@
 """Quality stages against datatrove's filters, on the same real documents, in one process (one core).
 
-    .venv/bin/python benchmarks/bench_quality_stages.py [--wiki 1500] [--pages 0] [--batch 1000]
+    .venv/bin/python benchmarks/bench_quality_stages.py [--wiki 1500] [--pages 0] [--batch 1000] [--rounds 3]
 
 Documents: English Wikipedia leads (wiki-summaries) and every web page of the samples as Common-Crawl-
 WET-like full text (python-doc, newspaper4k, chardet, the CC WARC), the same lists for both sides.
 Compared: documents per CPU-second of this process (time.process_time, single-threaded numpy/BLAS),
-so other load on a shared machine does not distort the per-core figures:
+so other load on a shared machine does not distort the per-core figures; wall-clock rates are printed
+too. Every system runs once untimed on the whole input first (imports, spaCy's model, Arrow kernels,
+fastText's model all load lazily), then `--rounds` rounds each time refinery and the peer(s) back to
+back, and the median round counts (the ratio is taken per round: load on a shared machine drifts).
 - C4 rules vs C4QualityFilter; Gopher quality vs GopherQualityFilter; Gopher repetition vs
   GopherRepetitionFilter; the fused heuristic chain (all three) vs the three filters in sequence
-  (a document leaves datatrove's chain at its first drop, so datatrove does less work per dropped doc);
+  (a document leaves datatrove's chain at its first drop, so datatrove does less work per dropped doc).
+  datatrove runs with its default English word tokenizer (spaCy) and, like for like, with a
+  whitespace word tokenizer (`str.split`, the words refinery counts); sentences (C4) are spaCy's in both;
 - language ID vs LanguageFilter (both run lid.176.ftz: datatrove's model property is handed the same
   local file, since its download URL is unreachable here), and language ID + quality classifier
   (no datatrove peer: the target is >= 500 documents/s per core).
-The keep/drop agreement of each pair is printed too: rule details differ (tokenizers, sentence
-splitters), the figures show by how much.
+The keep/drop agreement of each pair is printed too; benchmarks/bench_heuristics_agreement.py breaks it
+down per rule. Peers' versions: benchmarks/constraints-bench.txt.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -41,19 +47,70 @@ def load_documents(n_wiki: int, max_pages: int | None) -> list[str]:
     return wiki + web
 
 
-def time_refinery(fn, table: pa.Table, batch: int) -> tuple[float, pa.Table]:
-    start = time.process_time()
-    parts = [fn(table.slice(i, batch)) for i in range(0, table.num_rows, batch)]
-    return time.process_time() - start, pa.concat_tables(parts)
+INSTALL_HINT = ("pip install -c benchmarks/constraints-bench.txt datatrove spacy "
+                "(into a separate environment whose site-packages also sees refinery's .venv)")
 
 
-def time_datatrove(filters, texts: list[str]) -> tuple[float, list[bool]]:
+def require_datatrove() -> None:
+    try:
+        import datatrove  # noqa: F401
+    except ImportError:
+        raise SystemExit(f"datatrove is not installed: {INSTALL_HINT}") from None
+
+
+def whitespace_words():
+    """A datatrove word tokenizer that splits on whitespace, as refinery and the Gopher paper count words.
+
+    datatrove's own `WhitespaceTokenizer` splits words with spaCy's multilingual model, so it is not one.
+    Sentences (C4's count) stay with the default English tokenizer: only the words change.
+    """
+    from datatrove.utils.typeshelper import Languages
+    from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
+
+    class WhitespaceWords(WordTokenizer):
+        def __init__(self):
+            super().__init__(Languages.english)
+            self.sentences = load_word_tokenizer(Languages.english)
+
+        def word_tokenize(self, text: str) -> list[str]:
+            return text.split()
+
+        def sent_tokenize(self, text: str) -> list[str]:
+            return self.sentences.sent_tokenize(text)
+
+        def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+            return self.sentences.span_tokenize(text)
+
+    return WhitespaceWords()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Timed:
+    cpu: float
+    """CPU seconds of this process."""
+    wall: float
+    """Wall-clock seconds."""
+
+
+def timed(fn):
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = fn()
+    return Timed(time.process_time() - cpu, time.perf_counter() - wall), result
+
+
+def run_refinery(fn, table: pa.Table, batch: int) -> pa.Table:
+    return pa.concat_tables([fn(table.slice(i, batch)) for i in range(0, table.num_rows, batch)])
+
+
+def run_datatrove(make_filters, texts: list[str]) -> list[bool]:
+    """Keep/drop of datatrove's filters in sequence; fresh documents and filters each run (C4QualityFilter
+    rewrites a kept document's text)."""
     from datatrove.data import Document
 
-    docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
-    start = time.process_time()
+    filters = make_filters()
     kept = []
-    for doc in docs:
+    for i, text in enumerate(texts):
+        doc = Document(text=text, id=str(i))
         ok = True
         for f in filters:
             result = f.filter(doc)
@@ -61,7 +118,22 @@ def time_datatrove(filters, texts: list[str]) -> tuple[float, list[bool]]:
                 ok = False
                 break
         kept.append(ok)
-    return time.process_time() - start, kept
+    return kept
+
+
+def interleaved(systems: dict, rounds: int) -> tuple[dict[str, list[Timed]], dict]:
+    """Each system once untimed (warm-up), then `rounds` rounds that time every system in turn."""
+    results = {name: fn() for name, fn in systems.items()}
+    times: dict[str, list[Timed]] = {name: [] for name in systems}
+    for _ in range(rounds):
+        for name, fn in systems.items():
+            t, results[name] = timed(fn)
+            times[name].append(t)
+    return times, results
+
+
+def median_ratio(theirs: list[Timed], ours: list[Timed], attr: str) -> float:
+    return float(np.median([getattr(t, attr) / getattr(o, attr) for t, o in zip(theirs, ours)]))
 
 
 class _ProbsAsArray:
@@ -87,12 +159,17 @@ def datatrove_language_filter(model_path: str):
     return lf
 
 
-def report(name: str, n: int, ours: float, theirs: float | None, agree: float | None = None) -> None:
-    line = f"{name:34s} refinery {n / ours:9.0f} docs/s"
-    if theirs is not None:
-        line += f"   datatrove {n / theirs:9.0f} docs/s   ratio {theirs / ours:6.2f}x"
-    if agree is not None:
-        line += f"   keep/drop agreement {agree:.3f}"
+def report(name: str, n: int, times: dict[str, list[Timed]], agree: dict[str, float] | None = None) -> None:
+    """docs per CPU-second (median round) of each system; each peer's ratio per round, CPU and wall."""
+    ours = times["refinery"]
+    line = f"{name:38s} refinery {n / np.median([t.cpu for t in ours]):7.0f}/cpu-s {n / np.median([t.wall for t in ours]):7.0f}/s"
+    for peer, theirs in times.items():
+        if peer == "refinery":
+            continue
+        line += (f" | {peer} {n / np.median([t.cpu for t in theirs]):6.0f}/cpu-s"
+                 f" ratio cpu {median_ratio(theirs, ours, 'cpu'):6.2f}x wall {median_ratio(theirs, ours, 'wall'):6.2f}x")
+        if agree and peer in agree:
+            line += f" agree {agree[peer]:.3f}"
     print(line, flush=True)
 
 
@@ -101,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wiki", type=int, default=1500, help="Wikipedia leads")
     ap.add_argument("--pages", type=int, default=0, help="files per web sample (0 = all)")
     ap.add_argument("--batch", type=int, default=1000, help="refinery batch rows")
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds after the warm-up run")
     args = ap.parse_args(argv)
+    require_datatrove()
 
     from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter
+    from datatrove.utils.typeshelper import Languages
 
     from corpus.quality.data import sample_examples
     from corpus.quality.train import TrainSettings, save_model, train
@@ -120,48 +200,58 @@ def main(argv: list[str] | None = None) -> int:
           f"({args.wiki} Wikipedia leads + {n - args.wiki} web pages); python {sys.version.split()[0]}")
     table = pa.table({"id": [str(i) for i in range(n)], "text": pa.array(texts, pa.string())})
 
-    def kept(out: pa.Table, column: str) -> list[bool]:
-        return [r is None for r in out.column(column).to_pylist()]
+    def kept(out: pa.Table, column: str) -> np.ndarray:
+        return np.array([r is None for r in out.column(column).to_pylist()])
 
-    pairs = [
-        ("C4 rules", lambda b: score_c4_rules(b, C4RulesConfig()), "c4_drop_reason_v1", [C4QualityFilter()]),
-        ("Gopher quality", lambda b: score_gopher_quality(b, GopherQualityConfig()), "gopher_quality_reason_v1",
-         [GopherQualityFilter()]),
+    english, whitespace = Languages.english, whitespace_words()
+    pairs = [  # name, refinery stage, its reason column, datatrove filter for a word tokenizer
+        ("C4 rules", lambda b: score_c4_rules(b, C4RulesConfig()), "c4_drop_reason_v1",
+         lambda lang: C4QualityFilter(language=lang)),
+        ("Gopher quality", lambda b: score_gopher_quality(b, GopherQualityConfig()), "gopher_quality_reason_v2",
+         lambda lang: GopherQualityFilter(language=lang)),
         ("Gopher repetition", lambda b: score_gopher_repetition(b, GopherRepetitionConfig()),
-         "gopher_repetition_reason_v1", [GopherRepetitionFilter()]),
+         "gopher_repetition_reason_v2", lambda lang: GopherRepetitionFilter(language=lang)),
     ]
-    # Warm-up: spaCy's tokenizer (datatrove) and Arrow kernels load lazily on first use.
-    time_datatrove([f for *_, fs in pairs for f in fs], texts[:20])
-    for _, fn, _, _ in pairs:
-        fn(table.slice(0, 20))
-    ours_total, theirs_total = 0.0, 0.0
+
+    def peers(make, words_matter: bool = True) -> dict:
+        systems = {"datatrove spaCy": lambda: run_datatrove(lambda: [make(english)], texts)}
+        if words_matter:  # C4 counts sentences (spaCy's in both runs), not words: one run says it all
+            systems["datatrove whitespace"] = lambda: run_datatrove(lambda: [make(whitespace)], texts)
+        return systems
+
     our_keep = np.ones(n, dtype=bool)
-    for name, fn, column, filters in pairs:
-        ours, out = time_refinery(fn, table, args.batch)
-        theirs, their_keep = time_datatrove(filters, texts)
-        mine = kept(out, column)
-        our_keep &= np.array(mine)
-        report(name, n, ours, theirs, float(np.mean(np.array(mine) == np.array(their_keep))))
-        ours_total += ours
+    for name, fn, column, make in pairs:
+        times, results = interleaved({"refinery": lambda fn=fn: run_refinery(fn, table, args.batch),
+                                      **peers(make, name != "C4 rules")}, args.rounds)
+        mine = kept(results.pop("refinery"), column)
+        our_keep &= mine
+        report(name, n, times, {p: float(np.mean(mine == np.array(k))) for p, k in results.items()})
 
     def fused(b: pa.Table) -> pa.Table:
         for _, fn, _, _ in pairs:
             b = fn(b)
         return b
 
-    ours, _ = time_refinery(fused, table, args.batch)
-    theirs_total, chain_keep = time_datatrove([GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter()],
-                                              texts)
-    report("heuristic chain (fused)", n, ours, theirs_total, float(np.mean(our_keep == np.array(chain_keep))))
+    def chain(lang):
+        return GopherRepetitionFilter(language=lang), GopherQualityFilter(language=lang), C4QualityFilter(language=lang)
+
+    times, results = interleaved({"refinery": lambda: run_refinery(fused, table, args.batch),
+                                  "datatrove spaCy": lambda: run_datatrove(lambda: chain(english), texts),
+                                  "datatrove whitespace": lambda: run_datatrove(lambda: chain(whitespace), texts)},
+                                 args.rounds)
+    results.pop("refinery")
+    report("heuristic chain (fused)", n, times, {p: float(np.mean(our_keep == np.array(k))) for p, k in results.items()})
+    print(f"{'':38s} kept: refinery {int(our_keep.sum())}, "
+          + ", ".join(f"{p} {sum(k)}" for p, k in results.items()), flush=True)
 
     langid = LangIdScorer(LangIdConfig())
-    ours, out = time_refinery(langid, table, args.batch)
-    lang = out.column("lang_v1").to_pylist()
-    score = out.column("lang_score_v1").to_pylist()
     lf = datatrove_language_filter(default_model_path())
-    theirs, their_keep = time_datatrove([lf], texts)
-    mine = [la == "en" and s > 0.5 for la, s in zip(lang, score)]
-    report("language ID (lid.176.ftz)", n, ours, theirs, float(np.mean(np.array(mine) == np.array(their_keep))))
+    times, results = interleaved({"refinery": lambda: run_refinery(langid, table, args.batch),
+                                  "datatrove": lambda: run_datatrove(lambda: [lf], texts)}, args.rounds)
+    out = results["refinery"]
+    lang = out.column("lang_v1").to_pylist()
+    mine = np.array([la == "en" and s > 0.5 for la, s in zip(lang, out.column("lang_score_v1").to_pylist())])
+    report("language ID (lid.176.ftz)", n, times, {"datatrove": float(np.mean(mine == np.array(results["datatrove"])))})
 
     with tempfile.TemporaryDirectory() as tmp:
         examples, folders = sample_examples(max_positives=800, max_pages=40)
@@ -170,20 +260,24 @@ def main(argv: list[str] | None = None) -> int:
         path = os.path.join(tmp, "quality_v1.npz")
         sha256 = save_model(pipeline, path, settings, metrics, {"samples": folders})["sha256"]
         quality = QualityScorer(QualityConfig(model_path=path, model_sha256=sha256, pareto_alpha=9.0))
-        ours_q, _ = time_refinery(quality, table, args.batch)
-        ours_lq, _ = time_refinery(lambda b: quality(langid(b)), table, args.batch)
         # Both models on the first 2,000 characters only (max_chars): the cost no longer grows with length.
         langid_2k = LangIdScorer(LangIdConfig(max_chars=2000))
         quality_2k = QualityScorer(QualityConfig(model_path=path, model_sha256=sha256, pareto_alpha=9.0,
                                                  max_chars=2000))
-        ours_l2, out_2k = time_refinery(langid_2k, table, args.batch)
-        ours_lq2, _ = time_refinery(lambda b: quality_2k(langid_2k(b)), table, args.batch)
-    same = np.mean(np.array(out_2k.column("lang_v1").to_pylist(), dtype=object) == np.array(lang, dtype=object))
-    report("quality classifier", n, ours_q, None)
-    report("language ID + quality (fused)", n, ours_lq, None)
-    report("language ID, max_chars=2000", n, ours_l2, None)
-    print(f"{'':34s} same top-1 label as the whole document for {same:.4f} of documents")
-    report("language ID + quality, max_chars=2000", n, ours_lq2, None)
+        runs = {
+            "quality classifier": lambda: run_refinery(quality, table, args.batch),
+            "language ID + quality (fused)": lambda: run_refinery(lambda b: quality(langid(b)), table, args.batch),
+            "language ID, max_chars=2000": lambda: run_refinery(langid_2k, table, args.batch),
+            "language ID + quality, max_chars=2000": lambda: run_refinery(lambda b: quality_2k(langid_2k(b)), table,
+                                                                          args.batch),
+        }
+        for name, fn in runs.items():
+            times, results = interleaved({"refinery": fn}, args.rounds)
+            report(name, n, times)
+            if name == "language ID, max_chars=2000":
+                same = np.mean(np.array(results["refinery"].column("lang_v1").to_pylist(), dtype=object)
+                               == np.array(lang, dtype=object))
+                print(f"{'':38s} same top-1 label as the whole document for {same:.4f} of documents")
     print("targets: heuristic chain >= 1.5x datatrove per core; language ID + quality >= 500 docs/s per core")
     return 0
 

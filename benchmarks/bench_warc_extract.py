@@ -13,8 +13,13 @@ Contenders, each single-process (one core) on the same file:
   refinery resiliparse   read_commoncrawl, extractor=resiliparse (main content)
   refinery full_text     read_commoncrawl, extractor=full_text (all visible text, like WET; no boilerplate removal)
   datatrove trafilatura  datatrove WarcReader -> Trafilatura() with datatrove's defaults (favour_precision,
-                         deduplicate, 1 s timeout in a sandbox process)
-Prints pages/s, MB/s of WARC, mean token F1 (and P/R) vs. gold, and each speed's ratio to datatrove's.
+                         deduplicate, no comments, 1 s timeout in a sandbox process)
+  datatrove trafilatura, refinery's settings
+                         the same, with the very call refinery makes (`trafilatura.extract(html, fast=True)`)
+                         and a 60 s timeout (refinery has none): like for like, only the pipelines differ
+Every contender runs once untimed on a 30-page WARC first (imports, lazy initialisation, datatrove's
+sandbox process). Prints pages/s, MB/s of WARC, CPU seconds, mean token F1 (and P/R) vs. gold, and each
+speed's ratio to datatrove's like-for-like run. Peers' versions: benchmarks/constraints-bench.txt.
 """
 
 from __future__ import annotations
@@ -69,12 +74,26 @@ def run_refinery(path: str, extractor: str) -> dict[str, str]:
     return out
 
 
-def run_datatrove(path: str) -> dict[str, str]:
+def same_settings_extractor():
+    """datatrove's Trafilatura step making refinery's call (corpus/sources/html_text.py), so that both
+    sides extract with the same trafilatura settings; the timeout is raised so no page is lost to it."""
+    from datatrove.pipeline.extractors import Trafilatura
+
+    class RefinerySettings(Trafilatura):
+        def extract(self, text: str) -> str:
+            import trafilatura
+
+            return trafilatura.extract(text, fast=True) or ""
+
+    return RefinerySettings(timeout=60)
+
+
+def run_datatrove(path: str, same_settings: bool = False) -> dict[str, str]:
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.readers import WarcReader
 
     reader = WarcReader(os.path.dirname(path), glob_pattern=os.path.basename(path))
-    extractor = Trafilatura()
+    extractor = same_settings_extractor() if same_settings else Trafilatura()
     return {doc.metadata["url"]: doc.text for doc in extractor.run(reader.run(None, 0, 1), 0, 1)}
 
 
@@ -108,31 +127,35 @@ def main() -> int:
         with open(path, "rb") as f:
             raw_mb = len(gzip.decompress(f.read())) / 1e6
         print(f"WARC: {pages} HTML responses, {mb:.2f} MB gzipped ({raw_mb:.1f} MB raw)")
-        run_refinery(path, "trafilatura")  # warm-up: imports and lazy initialisation of both extractors
-        run_refinery(path, "resiliparse")
-        contenders = [("refinery trafilatura", lambda: run_refinery(path, "trafilatura")),
-                      ("refinery resiliparse", lambda: run_refinery(path, "resiliparse")),
-                      ("refinery full_text", lambda: run_refinery(path, "full_text"))]
+        warm = os.path.join(tmp, "warm-up.warc.gz")
+        build_warc(os.path.join(news, "html"), warm, 1)
+        contenders = [("refinery trafilatura", lambda p: run_refinery(p, "trafilatura")),
+                      ("refinery resiliparse", lambda p: run_refinery(p, "resiliparse")),
+                      ("refinery full_text", lambda p: run_refinery(p, "full_text"))]
         try:
             import datatrove  # noqa: F401
 
-            contenders.append(("datatrove trafilatura", lambda: run_datatrove(path)))
+            contenders.append(("datatrove trafilatura", run_datatrove))
+            contenders.append(("datatrove, refinery's settings", lambda p: run_datatrove(p, same_settings=True)))
         except ImportError:
-            print("datatrove is not installed (pip install 'refinery[bench]'): peer skipped")
+            print("datatrove is not installed (pip install -c constraints.txt -c benchmarks/constraints-bench.txt "
+                  "datatrove): peer skipped")
+        for _, fn in contenders:
+            fn(warm)
         results = {}
         for name, fn in contenders:
             start, cpu = time.perf_counter(), _cpu_seconds()
-            out = fn()
+            out = fn(path)
             results[name] = (time.perf_counter() - start, _cpu_seconds() - cpu, out)
-        peer = results.get("datatrove trafilatura")
-        print(f"{'extractor':24s} {'pages/s':>8s} {'MB/s':>6s} {'cpu s':>6s} {'kept':>5s} {'P':>6s} {'R':>6s} "
-              f"{'F1':>6s} {'speed vs datatrove (wall, cpu)':>31s}")
+        peer = results.get("datatrove, refinery's settings")
+        print(f"{'extractor':31s} {'pages/s':>8s} {'MB/s':>6s} {'cpu s':>6s} {'kept':>5s} {'P':>6s} {'R':>6s} "
+              f"{'F1':>6s} {'speed vs datatrove like for like (wall, cpu)':>45s}")
         for name, (seconds, cpu, out) in results.items():
             p, r, f1, n = gold_scores(out, os.path.join(news, "txt"))
             kept = sum(1 for t in out.values() if t)
             ratio = f"{peer[0] / seconds:.2f}x, {peer[1] / cpu:.2f}x" if peer else "-"
-            print(f"{name:24s} {pages / seconds:8.1f} {mb / seconds:6.2f} {cpu:6.1f} {kept:5d} {p:6.3f} {r:6.3f} "
-                  f"{f1:6.3f} {ratio:>31s}")
+            print(f"{name:31s} {pages / seconds:8.1f} {mb / seconds:6.2f} {cpu:6.1f} {kept:5d} {p:6.3f} {r:6.3f} "
+                  f"{f1:6.3f} {ratio:>45s}")
         print(f"(MB/s of gzipped WARC, wall clock; cpu s: CPU seconds of this process and its finished children, "
               f"robust to other load; P/R/F1: mean token precision/recall/F1 vs. newspaper4k gold, {n} pages)")
     return 0

@@ -1,18 +1,45 @@
 """Gopher's repetition filters (Rae et al. 2021, appendix A.1.1 and Table A1), vectorized over a batch.
 
-A scoring stage: it adds `gopher_repetition_reason_v1`, the first rule the document fails (null when it
-passes all). Drop with `{column: gopher_repetition_reason_v1, op: not_null, reason_from_column: true}`.
+A scoring stage: it adds `gopher_repetition_reason_v2`, the first rule the document fails (null when it
+passes all). Drop with `{column: gopher_repetition_reason_v2, op: not_null, reason_from_column: true}`.
 
-Published defaults (Table A1), in the order checked:
-- duplicate lines: <= 30% of lines, <= 20% of characters (a line is a duplicate when it occurred before
-  in the document; characters counted over the duplicate occurrences);
+The paper: "For lines and paragraphs separately, we calculate over the document both the fraction that
+are duplicates, and the fraction of characters contained within those duplicates; for each n in
+{2, ..., 4}, we calculate the fraction of characters contained within the most frequently-occurring
+n-gram; and for each n in {5, ..., 10}, we calculate the fraction of characters contained within all
+duplicate n-grams, taking care not to count characters that occur in overlapping n-grams more than
+once." Table A1's limits, in the order checked:
+- duplicate lines: <= 30% of lines, <= 20% of characters;
 - duplicate paragraphs (split on two or more newlines): <= 30% of paragraphs, <= 20% of characters;
-- top n-gram: the most frequent word 2-, 3-, 4-gram (occurring more than once) covers <= 20%, 18%, 16%
-  of the characters (its characters times its count);
-- duplicate n-grams: words inside any occurrence of a 5..10-gram that occurs more than once cover
-  <= 15%, 14%, 13%, 12%, 11%, 10% of the characters ("fraction of characters contained within all
-  duplicate n-grams"; overlapping n-grams count each character once).
-Characters of n-grams are the characters of their words, whitespace excluded.
+- top n-gram: the most frequent word 2-, 3-, 4-gram covers <= 20%, 18%, 16% of the characters;
+- duplicate n-grams: 5..10-grams, <= 15%, 14%, 13%, 12%, 11%, 10% of the characters.
+
+Where the paper is silent we follow datatrove 0.10.1's GopherRepetitionFilter, except where noted
+(benchmarks/bench_heuristics_agreement.py measures each rule on both sides):
+- "Characters" are the document's characters, whitespace included (`len(text)`), the denominator of
+  every character fraction, as in datatrove. v1 divided by the characters of the words or lines only,
+  which made every fraction ~20% larger than the paper's "fraction of characters" of the document.
+- A duplicate line or paragraph is one equal to an earlier one of the document (the first copy is
+  not a duplicate); its characters, as written (indentation included, as datatrove counts them), are
+  counted per duplicate copy. Lines are compared with surrounding whitespace trimmed, and blank lines
+  are not lines: datatrove compares raw lines, so an indented copy is not a duplicate there, while
+  repeated whitespace-only lines are, and count in its line total.
+- Duplicate n-grams, in the same sense: the occurrences of an n-gram after its first one (datatrove
+  too). The characters are those of the words such occurrences cover, each word once however many
+  occurrences overlap it (the paper's overlap rule), spaces excluded. v1 also counted the first
+  occurrence, so two copies of a passage counted twice what datatrove and the paper's "duplicates"
+  of lines count. datatrove skips n words after each duplicate occurrence instead of taking the union,
+  so it counts a repeated passage of L words as its first n * floor(L / n) words and misses up to n - 1
+  words at its end, although they too lie inside a duplicate n-gram: the remaining disagreement of
+  these rules (29-48 of the benchmark's 2,304 documents per n, all of them dropped by refinery only;
+  v1: 289-346).
+- The top n-gram's characters are the n-gram as text, its words joined by single spaces (as datatrove
+  measures it), times its count. As in the paper's words and in datatrove, the most frequent n-gram is
+  taken even when it occurs once, so a document of a dozen words fails on one 4-gram (such a document
+  is far under the quality stage's 50 words). Among equally frequent n-grams, the one that occurs
+  first (datatrove: `Counter.most_common`, which keeps insertion order; v1 took the longest and
+  required two occurrences).
+Words are whitespace-separated, as the paper counts them (datatrove's default is spaCy's tokens).
 
 How: every word of the batch gets an integer id (Arrow dictionary encoding); an n-gram starting at word
 i is the 64-bit polynomial hash of n ids, salted with its document, so one `np.unique` over the batch
@@ -32,7 +59,7 @@ from corpus.config import setting
 from corpus.stages.base import StageSpec, fixed
 from corpus.stages.segments import Segments, first_reason, safe_ratio, split_lines, split_words
 
-COLUMNS = ("gopher_repetition_reason_v1",)
+COLUMNS = ("gopher_repetition_reason_v2",)
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier: the hash is a bijection of the last id
 _DOC_SALT = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -81,27 +108,27 @@ def _scatter(idx: np.ndarray, size: int, values: np.ndarray | None = None) -> np
     return out
 
 
-def _line_rules(text, n_docs: int, pattern: str) -> tuple[np.ndarray, np.ndarray]:
+def _line_rules(text, n_docs: int, pattern: str, doc_chars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     seg = split_lines(text, pattern)
+    # Compared trimmed, counted as written: the characters of the document a duplicate line takes up.
+    written = np.asarray(pc.utf8_length(seg.items), dtype=np.float64)
     stripped = pc.utf8_trim_whitespace(seg.items)
     seg = Segments(items=stripped, doc=seg.doc, offsets=seg.offsets, n_docs=n_docs)
-    lengths = np.asarray(pc.utf8_length(stripped), dtype=np.float64)
-    keep = lengths > 0
+    keep = np.asarray(pc.utf8_length(stripped)) > 0
     n_items = seg.per_doc(keep.astype(np.float64))
-    chars = seg.per_doc(lengths)
-    dup_n, dup_chars = _duplicates(seg, keep, lengths)
-    return safe_ratio(dup_n, n_items), safe_ratio(dup_chars, chars)
+    dup_n, dup_chars = _duplicates(seg, keep, written)
+    return safe_ratio(dup_n, n_items), safe_ratio(dup_chars, doc_chars)
 
 
 def score_gopher_repetition(batch: pa.Table, cfg: GopherRepetitionConfig) -> pa.Table:
     text = batch.column("text")
     n_docs = batch.num_rows
-    line_frac, line_chars = _line_rules(text, n_docs, "\n")
-    para_frac, para_chars = _line_rules(text, n_docs, r"\n{2,}")
+    total = np.asarray(pc.fill_null(pc.utf8_length(text), 0), dtype=np.float64)  # the document's characters
+    line_frac, line_chars = _line_rules(text, n_docs, "\n", total)
+    para_frac, para_chars = _line_rules(text, n_docs, r"\n{2,}", total)
 
     words = split_words(text)
     wlen = np.asarray(pc.utf8_length(words.items), dtype=np.int64)
-    total = words.per_doc(wlen.astype(np.float64))
     cum = np.concatenate(([0], np.cumsum(wlen)))
     pos = np.arange(len(wlen), dtype=np.int64) - words.offsets[words.doc]  # position in its document
     doc_len = words.counts[words.doc]
@@ -133,30 +160,30 @@ def score_gopher_repetition(batch: pa.Table, cfg: GopherRepetitionConfig) -> pa.
 
 
 def _top_ngram(h, starts, words: Segments, cum, n) -> np.ndarray:
-    """Per document: characters of the most frequent n-gram times its count (0 if none repeats)."""
+    """Per document: characters of its most frequent n-gram (words and the n - 1 spaces between them)
+    times its count; among equally frequent n-grams, the one that occurs first."""
     out = np.zeros(words.n_docs)
     if not len(starts):
         return out
     _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
     count = counts[inverse]
-    chars = cum[starts + n] - cum[starts]
-    # Most frequent first, ties broken by the longer n-gram; one key per occurrence, max per document.
-    key = count.astype(np.int64) * (1 << 40) + chars
     doc = words.doc[starts]
-    best = np.full(words.n_docs, -1, dtype=np.int64)
-    np.maximum.at(best, doc, key)
-    c, ch = best >> 40, best & ((1 << 40) - 1)
-    hit = c > 1
-    out[hit] = (c * ch)[hit]
+    # Occurrences by document, then most frequent, then earliest: the first of each document is the
+    # first occurrence of its top n-gram.
+    order = np.lexsort((starts, -count, doc))
+    docs, first = np.unique(doc[order], return_index=True)
+    top = order[first]
+    out[docs] = count[top] * (cum[starts[top] + n] - cum[starts[top]] + (n - 1))
     return out
 
 
 def _dup_ngram(h, starts, words: Segments, wlen, n) -> np.ndarray:
-    """Per document: characters of the words covered by some occurrence of a repeated n-gram."""
+    """Per document: characters of the words covered by an occurrence of an n-gram after its first."""
     if not len(starts):
         return np.zeros(words.n_docs)
-    _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
-    dup = starts[counts[inverse] > 1]
+    # starts ascend and the hash holds the document, so np.unique's first index is the first occurrence.
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    dup = starts[first[inverse] != np.arange(len(h))]
     size = len(wlen) + 1
     cover = np.cumsum(np.bincount(dup, minlength=size) - np.bincount(dup + n, minlength=size))[:-1] > 0
     return words.per_doc(np.where(cover, wlen, 0).astype(np.float64))

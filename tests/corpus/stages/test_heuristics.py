@@ -30,11 +30,11 @@ def c4(text, cfg=C4RulesConfig()):
 
 
 def gq(text, cfg=GopherQualityConfig()):
-    return _one(score_gopher_quality, cfg, text, "gopher_quality_reason_v1")
+    return _one(score_gopher_quality, cfg, text, "gopher_quality_reason_v2")
 
 
 def gr(text, cfg=GopherRepetitionConfig()):
-    return _one(score_gopher_repetition, cfg, text, "gopher_repetition_reason_v1")
+    return _one(score_gopher_repetition, cfg, text, "gopher_repetition_reason_v2")
 
 
 @pytest.mark.parametrize("fn,cfg", [(score_c4_rules, C4RulesConfig()), (score_gopher_quality, GopherQualityConfig()),
@@ -124,11 +124,14 @@ def test_gopher_mean_word_length():
     assert gq((long + "responsibilities with ") * 8) == "gopher_long_mean_word"
 
 
-def test_gopher_symbol_to_word_ratio():
+def test_gopher_hash_and_ellipsis_ratios_are_separate():
     n_words = len(GOOD.split())
     assert gq(GOOD + " #tag" * (n_words // 10 - 1)) is None  # ratio just under 0.1
-    assert gq(GOOD + " #tag" * (n_words // 10 + 2)) == "gopher_symbol_ratio"
-    assert gq(GOOD + " wait..." * (n_words // 10 + 2)) == "gopher_symbol_ratio"
+    assert gq(GOOD + " #tag" * (n_words // 10 + 2)) == "gopher_hash_ratio"
+    assert gq(GOOD + " wait..." * (n_words // 10 + 2)) == "gopher_ellipsis_ratio"
+    # "for either the hash symbol or the ellipsis": 0.08 of each passes, though together they are 0.16.
+    k = int(0.08 * n_words)
+    assert gq(GOOD + " #tag" * k + " wait..." * k) is None
 
 
 def test_gopher_bullet_lines():
@@ -208,44 +211,50 @@ def test_top_ngram(n, words):
             body.append(w)
             if i < k:
                 body.extend(words)
-        reason = gr(" ".join(body))
+        text = " ".join(body)
+        reason = gr(text)
         if reason is not None:
             break
     assert reason == f"gopher_top_{n}gram"
-    total = 90 * 5 + k * sum(map(len, words))
-    assert k * sum(map(len, words)) / total > limits[n]
+    # The n-gram as text ("alpha beta": its words and the spaces between), k times, over the document.
+    assert k * len(" ".join(words)) / len(text) > limits[n]
+    assert (k - 1) * len(" ".join(words)) / (len(text) - len(" ".join(words)) - 1) <= limits[n]
 
 
 @pytest.mark.parametrize("n,limit", [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)])
 def test_duplicate_ngrams(n, limit):
-    # A 10-word phrase occurs twice; its covered fraction f is the same for n = 5..10, so the first
-    # failing rule is the n whose limit lies just under f.
+    # A 10-word phrase (50 characters without its spaces) occurs twice: its second occurrence is the
+    # duplicate, for every n = 5..10, so the covered fraction f = 50 / len(text) is the same for all n
+    # and the first failing rule is the n whose limit lies just under f.
     phrase = [f"p{i:04d}" for i in range(10)]
     cfg = GopherRepetitionConfig(top_ngram_char_frac={})
-    m = int((100 / (limit + 0.004) - 100) / 5)
-    f = 100 / (100 + 5 * m)
+    # len(text) = 5 * (m + 20) + (m + 19) spaces; choose m so that f lies in (limit, limit + 0.004].
+    m = int((50 / (limit + 0.004) - 119) / 6) + 1
+    f = 50 / (6 * m + 119)
     assert limit < f <= {5: 1.0, 6: 0.15, 7: 0.14, 8: 0.13, 9: 0.12, 10: 0.11}[n]
     filler = _filler(m)
     text = " ".join(filler[: m // 2] + phrase + filler[m // 2:] + phrase)
+    assert len(text) == 6 * m + 119
     assert gr(text, cfg) == f"gopher_dup_{n}gram"
     assert gr(" ".join(filler[: m // 2] + phrase + filler[m // 2:]), cfg) is None
 
 
 def _naive_ngram_reason(words: list[str], cfg: GopherRepetitionConfig) -> str | None:
-    """The rules written the slow, obvious way, to check the vectorized hashing against."""
-    total = sum(map(len, words))
+    """The rules written the slow, obvious way from the definitions, to check the vectorized hashing."""
+    total = len(" ".join(words))  # the document's characters: the words and one space between each
     checks = []
     for n, limit in cfg.top_ngram_char_frac.items():
-        grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+        grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))  # in order of first occurrence
         top = max(grams.values(), default=0)
-        chars = max((sum(map(len, g)) for g, c in grams.items() if c == top), default=0)
-        checks.append((n, "top", top > 1 and top * chars / total > limit))
+        chars = next((len(" ".join(g)) for g, c in grams.items() if c == top), 0)  # the first most frequent
+        checks.append((n, "top", top * chars / total > limit))
     for n, limit in cfg.dup_ngram_char_frac.items():
-        grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
-        covered = set()
+        seen, covered = set(), set()
         for i in range(len(words) - n + 1):
-            if grams[tuple(words[i:i + n])] > 1:
+            gram = tuple(words[i:i + n])
+            if gram in seen:  # an occurrence after the first
                 covered.update(range(i, i + n))
+            seen.add(gram)
         checks.append((n, "dup", sum(len(words[i]) for i in covered) / total > limit))
     for n, kind, failed in sorted(checks):
         if failed:
@@ -253,18 +262,29 @@ def _naive_ngram_reason(words: list[str], cfg: GopherRepetitionConfig) -> str | 
     return None
 
 
-def test_vectorized_ngram_rules_match_a_naive_implementation():
+_D = GopherRepetitionConfig()
+_ONE_RULE = ([GopherRepetitionConfig(top_ngram_char_frac={n: f}, dup_ngram_char_frac={})
+              for n, f in _D.top_ngram_char_frac.items()]
+             + [GopherRepetitionConfig(top_ngram_char_frac={}, dup_ngram_char_frac={n: f})
+                for n, f in _D.dup_ngram_char_frac.items()])
+
+
+@pytest.mark.parametrize("cfg", [_D] + _ONE_RULE, ids=["defaults"] + [f"top-{n}" for n in _D.top_ngram_char_frac]
+                         + [f"dup-{n}" for n in _D.dup_ngram_char_frac])
+def test_vectorized_ngram_rules_match_a_naive_implementation(cfg):
     rng = random.Random(7)
-    cfg = GopherRepetitionConfig()
     texts, expected = [], []
     for _ in range(300):
         vocab = [rng.choice("abcdefgh") * rng.randint(1, 6) for _ in range(rng.randint(2, 40))]
         words = [rng.choice(vocab) for _ in range(rng.randint(1, 120))]
+        if rng.random() < 0.3:  # a copied passage, so that long n-grams repeat too
+            a = rng.randrange(len(words))
+            words += words[a:a + rng.randint(5, 30)]
         texts.append(" ".join(words))  # one line: only the n-gram rules can fire
         expected.append(_naive_ngram_reason(words, cfg))
-    got = score_gopher_repetition(pa.table({"text": texts}), cfg).column("gopher_repetition_reason_v1").to_pylist()
+    got = score_gopher_repetition(pa.table({"text": texts}), cfg).column("gopher_repetition_reason_v2").to_pylist()
     assert got == expected
-    assert len(set(expected)) > 4  # the sample exercises several rules
+    assert len(set(expected)) >= (4 if cfg is _D else 2)  # the sample exercises each rule both ways
 
 
 def test_c4_lines_transform_keeps_only_the_lines_c4_keeps():
