@@ -184,15 +184,17 @@ def resolve_dest(dest: str | None) -> str:
     return os.path.abspath(os.path.expanduser(dest or DEFAULT_DEST))
 
 
-def fetch_samples(dest: str | None = None, only: list[str] | None = None) -> dict[str, SampleResult]:
-    """Fetch (or find in the cache) the named samples, all by default. Never raises for one sample."""
+def fetch_samples(dest: str | None = None, only: list[str] | None = None,
+                  manifest: tuple[Sample, ...] | None = None) -> dict[str, SampleResult]:
+    """Fetch (or find in the cache) the named samples, all by default. Never raises for one sample.
+    `manifest` (default MANIFEST) lets a tool pin its own artifacts the same way (benchmarks/bulk_corpus.py)."""
     root = resolve_dest(dest)
-    by_name = {s.name: s for s in MANIFEST}
+    by_name = {s.name: s for s in (MANIFEST if manifest is None else manifest)}
     names = list(by_name) if not only else list(only)
     results: dict[str, SampleResult] = {}
     for name in names:
         if name not in by_name:
-            results[name] = SampleResult(name, "failed", reason=f"no sample named {name!r} in MANIFEST")
+            results[name] = SampleResult(name, "failed", reason=f"no sample named {name!r} in the manifest")
             continue
         results[name] = _fetch_one(by_name[name], root)
     return results

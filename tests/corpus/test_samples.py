@@ -145,6 +145,24 @@ def test_cache_checksum_and_skips(tmp_path, monkeypatch, registry):
         sample_path("badsum", dest)
 
 
+def test_a_manifest_of_its_own_is_fetched_and_checked_alike(tmp_path, registry):
+    # benchmarks/bulk_corpus.py pins its bulk packages outside MANIFEST: same download, checksum, cache.
+    store, calls = registry
+    good = _publish(store, "sd", "sd-1.0.tar.gz", _tar_gz, {"sd-1.0/data/a.txt": b"a"})
+    own = (Sample(name="bulk", kind="pypi-sdist", package="sd", version="1.0", sha256=good, extract={"data/*": ""}),
+           Sample(name="bulk-bad", kind="pypi-sdist", package="sd", version="1.0", sha256="0" * 64,
+                  extract={"data/*": ""}))
+    dest = str(tmp_path / "cache")
+    results = fetch_samples(dest, ["bulk", "bulk-bad", "python-doc"], manifest=own)
+    assert {n: r.status for n, r in results.items()} == {"bulk": "fetched", "bulk-bad": "failed",
+                                                         "python-doc": "failed"}
+    assert open(os.path.join(results["bulk"].path, "a.txt")).read() == "a"
+    assert "sha256 mismatch" in results["bulk-bad"].reason
+    assert "no sample named 'python-doc'" in results["python-doc"].reason  # MANIFEST is not consulted
+    before = len(calls)
+    assert fetch_samples(dest, ["bulk"], manifest=own)["bulk"].status == "cached" and len(calls) == before
+
+
 def test_real_common_crawl_fixture_from_npm():
     try:
         folder = sample_path("warc")
