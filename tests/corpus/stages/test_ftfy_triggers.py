@@ -1,20 +1,21 @@
-"""The normalize stage skips ftfy only where ftfy would change nothing: `ftfy_may_change` is sound (never
-False for a text ftfy changes), and the stage's output equals plain ftfy + the rest on real documents,
-real mojibake included."""
+"""The normalize stage skips ftfy only where ftfy would change nothing: `ftfy_may_change` and its batch
+pre-pass `ftfy_may_change_batch` are sound (never False for a text ftfy changes), and the stage's output
+equals plain ftfy + the rest on real documents, real mojibake included."""
 
 import glob
 import os
 import re
 
 import ftfy
+import pyarrow as pa
 import pytest
 from ftfy.chardata import C1_CONTROL_RE, CONTROL_CHARS, HTML_ENTITY_RE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus.stages import ftfy_triggers
-from corpus.stages.ftfy_triggers import FTFY_SETTINGS, ftfy_may_change
-from corpus.stages.normalize import NormalizeConfig, normalize_text
+from corpus.stages.ftfy_triggers import FTFY_SETTINGS, ftfy_may_change, ftfy_may_change_batch
+from corpus.stages.normalize import NormalizeConfig, normalize, normalize_text
 from run_helpers import sample_unavailable
 
 CFG = NormalizeConfig()
@@ -25,9 +26,14 @@ def plain_normalize(text: str) -> str:
     return normalize_text(ftfy.fix_text(text, **FTFY_SETTINGS), NormalizeConfig(fix_mojibake=False))
 
 
-def assert_sound(text: str) -> None:
-    if not ftfy_may_change(text):
-        assert ftfy.fix_text(text, **FTFY_SETTINGS) == text, repr(text[:200])
+def assert_sound(*texts: str) -> None:
+    # Arrow strings are valid UTF-8: texts with lone surrogates never reach the batch pre-pass
+    in_arrow = [t for t in texts if not re.search("[\ud800-\udfff]", t)]
+    batch = dict(zip(in_arrow, ftfy_may_change_batch(pa.array(in_arrow, pa.string())).to_pylist()))
+    for text in texts:
+        if ftfy.fix_text(text, **FTFY_SETTINGS) != text:
+            assert ftfy_may_change(text), repr(text[:200])
+            assert batch.get(text, True), repr(text[:200])
 
 
 # What ftfy 6.3's mojibake detector (ftfy.badness) and fixers look at: UTF-8 read as cp1252 / Latin-1 /
@@ -49,9 +55,8 @@ def test_never_skips_a_text_ftfy_changes(text):
 @settings(max_examples=500, deadline=None)
 def test_sound_wherever_the_mojibake_sits_in_a_longer_text(core, filler):
     # windows are cut at line ends and at run boundaries: put the mojibake at line starts, ends and mid-line
-    for text in (filler * 5 + core, core + filler * 5, filler * 3 + "\n" + core + "\n" + filler * 3,
-                 (filler + core) * 4):
-        assert_sound(text)
+    assert_sound(filler * 5 + core, core + filler * 5, filler * 3 + "\n" + core + "\n" + filler * 3,
+                 (filler + core) * 4)
 
 
 def test_every_code_point_alone_and_in_context():
@@ -59,10 +64,7 @@ def test_every_code_point_alone_and_in_context():
     # general punctuation, letterlike, math, box drawing, specials), every 251st one elsewhere
     dense = [*range(0x800), *range(0x2000, 0x2600), *range(0xD800, 0xE000, 7), *range(0xFE00, 0x10000)]
     points = sorted(set(dense) | set(range(0, 0x110000, 251)))
-    for cp in points:
-        c = chr(cp)
-        for text in ("a" + c + "b", "\n" + c + " x", "Ã" + c, c + "\n"):
-            assert_sound(text)
+    assert_sound(*(text for c in map(chr, points) for text in ("a" + c + "b", "\n" + c + " x", "Ã" + c, c + "\n")))
 
 
 def test_triggers_cover_ftfy_tables():
@@ -95,8 +97,8 @@ def test_mojibake_at_a_line_start_and_at_a_line_end(monkeypatch):
     cases = [long_ascii + "\nÃ  la carte", long_ascii + "café\nÃ  la", "œ\n" + long_ascii, long_ascii + "œ\nx",
              "voilÃ  le travail", long_ascii + "â€™s", "Ã©t\u00e9 " + long_ascii, long_ascii + "\n\nÂ ",
              "ÃƒÂ©" + long_ascii]
+    assert_sound(*cases)
     for text in cases:
-        assert_sound(text)
         assert normalize_text(text, CFG) == plain_normalize(text)
     # without the window analysis (another ftfy): whole lines, same answers
     monkeypatch.setattr(ftfy_triggers, "_WINDOW", None)
@@ -110,15 +112,23 @@ def test_entities_count_only_before_the_first_line_with_a_tag():
     assert ftfy_may_change("caf&eacute;\n<b>x</b>")
     assert not ftfy_may_change("<b>x</b>\ncaf&eacute; &amp; &gt;")
     assert not ftfy_may_change("a &lt; b < c &amp; d")
-    for text in ("<p>\n&amp;", "&amp;<", "x\n&amp;\ny<", "x<\n&amp;", "&amp;\n\n<"):
-        assert_sound(text)
+    assert_sound("<p>\n&amp;", "&amp;<", "x\n&amp;\ny<", "x<\n&amp;", "&amp;\n\n<")
 
 
 def test_another_ftfy_sends_every_text_to_ftfy(monkeypatch):
     assert ftfy_triggers._DERIVED  # the pinned ftfy is the one the triggers were derived from
     assert not ftfy_may_change("plain text")
+    assert ftfy_may_change_batch(pa.array(["plain text", "caf\u00e9"])).to_pylist() == [False, False]
     monkeypatch.setattr(ftfy_triggers, "_DERIVED", False)  # e.g. a new option, maybe a new fixer
     assert ftfy_may_change("plain text")
+    assert ftfy_may_change_batch(pa.array(["plain text", "caf\u00e9"])).to_pylist() == [True, True]
+
+
+def test_batch_pre_pass_flags_a_mojibake_line_anywhere():
+    # ftfy's detector anchors some alternatives at a segment (line) start: "^" must match after every "\n"
+    texts = ["plain\nÃ  la carte", "plain Ã  la", "x\n\nâ€™s", "naïve café — “quoted” •", "", None]
+    assert ftfy_may_change_batch(pa.array(texts, pa.string())).to_pylist() == [
+        ftfy_may_change(t) if t is not None else True for t in texts]
 
 
 def test_line_longer_than_an_ftfy_segment_takes_ftfy(monkeypatch):
@@ -183,5 +193,9 @@ def test_stage_output_equals_plain_ftfy_on_real_documents():
         # the stage before the check: ftfy on every text, then the same control / NFC / strip steps
         assert normalize_text(text, CFG) == normalize_text(fixed, NormalizeConfig(fix_mojibake=False))
         repaired += fixed != text
+    # the batch function (Arrow pre-pass, then the per-text path for the flagged texts) agrees
+    in_arrow = [t for t in texts if not re.search("[\ud800-\udfff]", t)]
+    docs = pa.table({"text": pa.array(in_arrow, pa.string())})
+    assert normalize(docs, CFG).column("text").to_pylist() == [normalize_text(t, CFG) for t in in_arrow]
     # the set holds real mojibake and entities that ftfy repairs, and much clean text it leaves alone
     assert repaired >= 100 and len(texts) - repaired >= 1000, (repaired, len(texts))

@@ -39,6 +39,25 @@ def test_normalize_batch_and_empty_batch():
     assert normalize(docs([]), NormalizeConfig()).schema == DOCUMENT_V1
 
 
+SETTINGS = [NormalizeConfig(), NormalizeConfig(form="NFKC"), NormalizeConfig(fix_mojibake=False),
+            NormalizeConfig(form="none", fix_mojibake=False, remove_control=False, strip=False),
+            NormalizeConfig(remove_control=False, strip=False)]
+
+
+@pytest.mark.parametrize("cfg", SETTINGS, ids=lambda c: f"{c.form}-{c.fix_mojibake}-{c.remove_control}-{c.strip}")
+def test_normalize_batch_equals_the_per_text_function(cfg):
+    # The batch function sends only texts that could change to normalize_text; every ASCII character at the
+    # start, inside and at the end, entities in and out of HTML, and non-ASCII texts must come out the same.
+    ascii_chars = [chr(c) for c in range(128)]
+    texts = ([f"{c}word" for c in ascii_chars] + [f"a{c}b" for c in ascii_chars] + [f"word{c}" for c in ascii_chars]
+             + ["&amp; more", "x &#233; y", "&#x41;", "a & b; c", "<p>&amp;</p>", "line\n<b>&lt;</b>", "&;",
+                "caf\u00c3\u00a9", "x\u0307", "\u00a0nbsp\u00a0", "\u3000ideo", "\x85next", "\u2028sep",
+                "plain ascii text", "", "\r\n", "caf\u00e9 \u2013 na\u00efve", "\ufeffbom"])
+    out = normalize(docs(texts), cfg).column("text")
+    assert out.to_pylist() == [normalize_text(t, cfg) for t in texts]
+    assert out.type == pa.string()
+
+
 def test_length_counts_by_hand():
     out = score_length(docs(["one two  three\nfour", "", " héllo "]), LengthConfig())
     assert out.column("n_chars_v1").to_pylist() == [19, 0, 7]
