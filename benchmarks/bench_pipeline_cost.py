@@ -30,6 +30,9 @@ Configurations are run interleaved (round robin over repeats), so a change in ma
 
 `--profile` runs the clean stages in this process on the first shard under cProfile (the actor's code
 path, corpus.runtime.shard.ShardRunner, without Ray) and prints the functions with the most own time.
+`--in-process` (with `--shards K`, `--repeat R`) runs the same code path without a profiler and prints CPU
+seconds per shard and per stage (process time around each stage's call), then exits: the figure for
+changes to per-document code, free of Ray's processes and of cProfile's per-call overhead.
 """
 
 from __future__ import annotations
@@ -250,20 +253,24 @@ def _rows(stats: dict) -> dict[str, int]:
     return {"in": int(first.get("rows_in", 0)), "kept": int(last.get("rows_kept", 0))}
 
 
-def profile_clean(shard: str, top: int) -> None:
+def _clean_runner(shard: str, work: str):
+    """The actor's code path for the clean phase (corpus.runtime.shard.ShardRunner, no Ray) on one input file."""
     from corpus.runtime.spec import parse_job
     from corpus.runtime.executor import list_source_shards
     from corpus.runtime.plan import check_plan
     from corpus.runtime.shard import PhaseTask, ShardRunner
 
+    job = parse_job(job_spec("clean", [shard], 1, 1000), work)
+    plan = check_plan(job)[0]
+    task = PhaseTask(phase="clean", phase_dir=os.path.join(work, "clean"), stages=job.phases[0].stages,
+                     origin_before=plan.origin_before, runtime=job.runtime, inputs=job.inputs)
+    return ShardRunner(task), list_source_shards(job)[0]
+
+
+def profile_clean(shard: str, top: int) -> None:
     work = tempfile.mkdtemp(prefix="profile-")
     try:
-        job = parse_job(job_spec("clean", [shard], 1, 1000), work)
-        plan = check_plan(job)[0]
-        task = PhaseTask(phase="clean", phase_dir=os.path.join(work, "clean"), stages=job.phases[0].stages,
-                         origin_before=plan.origin_before, runtime=job.runtime, inputs=job.inputs)
-        runner = ShardRunner(task)
-        source_shard = list_source_shards(job)[0]
+        runner, source_shard = _clean_runner(shard, work)
         profiler = cProfile.Profile(time.process_time)  # CPU time: on a shared machine wall time is mostly waiting
         t0 = time.process_time()
         profiler.enable()
@@ -282,6 +289,49 @@ def profile_clean(shard: str, top: int) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
+def cpu_clean(shard: str) -> dict:
+    """CPU seconds of the clean phase on one shard in this process, without a profiler: in all, and per stage
+    (the reader included) from process-time timers around each stage's call; "other" is the runner's own
+    work (Parquet writes, counters, the select step's split). cProfile's per-call overhead inflates the
+    many small Python calls (the reader's most), so its shares are not these."""
+    work = tempfile.mkdtemp(prefix="cpu-clean-")
+    cpu: dict[str, float] = {}
+
+    def timed(name, fn):
+        def run(batch):
+            t0 = time.process_time()
+            try:
+                return fn(batch)
+            finally:
+                cpu[name] = cpu.get(name, 0.0) + time.process_time() - t0
+        return run
+
+    def timed_read(read):
+        def run(*args):
+            batches = read(*args)
+            while True:
+                t0 = time.process_time()
+                batch = next(batches, None)
+                cpu["read"] = cpu.get("read", 0.0) + time.process_time() - t0
+                if batch is None:
+                    return
+                yield batch
+        return run
+
+    try:
+        runner, source_shard = _clean_runner(shard, work)
+        runner.stages = [(name, kind, timed(name, fn)) for name, kind, fn in runner.stages]
+        runner._read = timed_read(runner._read)
+        t0 = time.process_time()
+        entry = runner.run(source_shard)
+        total = time.process_time() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    cpu["other"] = total - sum(cpu.values())
+    return {"shard": os.path.basename(shard), "cpu_s": total, "stage_cpu_s": cpu, "rows_in": entry["rows_in"],
+            "rows_kept": entry["rows_kept"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=None, help="a bulk_corpus.py folder (default: build/find it)")
@@ -293,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-rows", type=int, default=1000)
     parser.add_argument("--profile", action="store_true", help="cProfile the clean stages on the first shard")
     parser.add_argument("--top", type=int, default=25, help="functions to print with --profile")
+    parser.add_argument("--in-process", action="store_true",
+                        help="only time the clean stages in this process, shard by shard, without Ray or a "
+                             "profiler: CPU seconds in all and per stage (use --shards K)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--show-jobs", action="store_true", help="print the two job files and exit")
     args = parser.parse_args(argv)
@@ -318,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
     if args.profile:
         profile_clean(shards[0], args.top)
+    if args.in_process:
+        return _print_in_process(shards, manifest, args.repeat)
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -354,6 +409,27 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump({"shards": names, "text_bytes": text_bytes, "documents": docs, "results": results}, f,
                       indent=2)
+    return 0
+
+
+def _print_in_process(shards: list[str], manifest: dict, repeat: int) -> int:
+    rows = []
+    for rep in range(repeat):
+        for shard in shards:
+            r = cpu_clean(shard)
+            r["text_bytes"] = manifest["shards"][os.path.basename(shard)]["text_bytes"]
+            rows.append(r)
+            print(f"{r['shard']} rep {rep + 1}: {r['cpu_s']:.2f} CPU s, "
+                  f"{r['text_bytes'] / 1e9 / (r['cpu_s'] / 3600):.2f} GB per CPU-hour; " +
+                  ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["stage_cpu_s"].items(), key=lambda kv: -kv[1])),
+                  flush=True)
+    cpu_s = sum(r["cpu_s"] for r in rows)
+    gb = sum(r["text_bytes"] for r in rows) / 1e9
+    print(f"in process, {len(rows)} shard runs: {cpu_s:.1f} CPU s, {gb / (cpu_s / 3600):.2f} GB per CPU-hour; "
+          "stage shares: " + ", ".join(
+              f"{k} {100 * v / cpu_s:.0f}%" for k, v in sorted(
+                  ((k, sum(r["stage_cpu_s"].get(k, 0.0) for r in rows)) for k in rows[0]["stage_cpu_s"]),
+                  key=lambda kv: -kv[1])))
     return 0
 
 
