@@ -149,18 +149,22 @@ def score_gopher_repetition(batch: pa.Table, cfg: GopherRepetitionConfig) -> pa.
     limits = {**{n: ("top", f) for n, f in cfg.top_ngram_char_frac.items()},
               **{n: ("dup", f) for n, f in cfg.dup_ngram_char_frac.items()}}
     ngram_reasons = {}
+    # h[i]: the hash of the n-gram starting at word i, kept current at the starts still counted.
     counts = None  # per word position: how often the (n-1)-gram starting there occurs in its document
     with np.errstate(over="ignore"):  # the hash wraps mod 2^64 by design
         for n in range(1, max(limits, default=0) + 1):
-            if n > 1:
-                h = h[:-1] * _P + ids[n - 1:]
-            if n < min(limits):
-                continue
-            starts = np.flatnonzero(pos[:len(h)] + n <= doc_len[:len(h)])
-            if counts is not None:
+            if counts is None:  # up to the first n counted: every position, whole-array steps
+                if n > 1:
+                    h[:len(h) - n + 1] = h[:len(h) - n + 1] * _P + ids[n - 1:]
+                if n < min(limits):
+                    continue
+                starts = np.flatnonzero(pos + n <= doc_len)
+            else:
                 # An n-gram can occur twice only where both (n-1)-grams inside it do, so the n-grams
-                # counted shrink fast with n (most 4-grams of prose occur once): same counts, less sorting.
+                # counted shrink fast with n (most 4-grams of prose occur once): same counts, less work.
+                # Such a start's n-gram lies inside its document: the (n-1)-gram one word later does.
                 starts = starts[(counts[starts] > 1) & (counts[starts + 1] > 1)]
+                h[starts] = h[starts] * _P + ids[starts + n - 1]
             counts, first = _count(h, starts)
             if n not in limits:
                 continue
