@@ -38,6 +38,7 @@ C4QualityFilter (benchmarks/bench_heuristics_agreement.py; 0.987 keep/drop agree
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -67,11 +68,34 @@ class C4RulesConfig:
     drop_curly_bracket: bool = setting(True, doc="drop pages with '{' in a kept line (code, not prose)")
 
 
-def _any_substring(arr: pa.Array, phrases: tuple[str, ...]) -> np.ndarray:
-    mask = np.zeros(len(arr), dtype=bool)
-    for phrase in phrases:
-        mask |= np.asarray(pc.match_substring(arr, phrase))
-    return mask
+def _any_of(phrases: tuple[str, ...]) -> str:
+    """A regex (RE2) matching any of the phrases literally; none matches nothing."""
+    return "(?:" + "|".join(re.escape(p) for p in phrases) + ")" if phrases else "[^\\s\\S]"
+
+
+def _bare(lines: pa.Array) -> pa.Array:
+    """Lines without Wikipedia-style citation marks ("[1]", "[edit]"): C4 judges the end of the text."""
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(lines, _CITATION, ""))
+
+
+def _ends_with_mark(lines: pa.Array, marks: tuple[str, ...]) -> pa.Array:
+    """Ends with a terminal mark, not with an ellipsis (C4 keeps "... ." but not "...")."""
+    bare = _bare(lines)
+    return pc.and_not(pc.match_substring_regex(bare, _any_of(marks) + "$"),
+                      pc.match_substring_regex(bare, r"(\.\.\.|…)$"))
+
+
+def _on(mask: np.ndarray, items: pa.Array, kernel, dtype=bool) -> np.ndarray:
+    """`kernel(items)` computed only for the items where `mask` is true (zero elsewhere): each rule
+    looks at the lines that earlier rules kept, so the costly string kernels see a fraction of them."""
+    out = np.zeros(len(mask), dtype=dtype)
+    idx = np.flatnonzero(mask)
+    if len(idx):
+        values = kernel(items.take(pa.array(idx)))
+        if values.null_count:  # a null text's lines are null
+            values = pc.fill_null(values, pa.scalar(0).cast(values.type))
+        out[idx] = np.asarray(values, dtype=dtype)
+    return out
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,38 +113,37 @@ class LineVerdicts:
     policy: np.ndarray
     kept: np.ndarray
     sentences: np.ndarray
-    """float64: sentences counted in each line."""
+    """float64: sentences counted in each kept line (0 in the others, which do not count)."""
 
 
 def judge_lines(text, cfg: C4RulesConfig) -> LineVerdicts:
     seg = split_lines(text)
     line = pc.utf8_trim_whitespace(seg.items)
-    nonempty = np.asarray(pc.greater(pc.utf8_length(line), 0))
+    length = np.asarray(pc.utf8_length(line))
+    nonempty = length > 0
     # Longest word of a line: only lines longer than the limit can hold one, so few are split.
-    long_word = np.asarray(pc.greater(pc.utf8_length(line), cfg.max_word_length))
-    for i in np.flatnonzero(long_word):
-        long_word[i] = max(map(len, line[int(i)].as_py().split()), default=0) > cfg.max_word_length
-    bare = pc.utf8_trim_whitespace(pc.replace_substring_regex(line, _CITATION, ""))
-    ends = np.zeros(len(line), dtype=bool)
-    for mark in cfg.end_marks:
-        ends |= np.asarray(pc.ends_with(bare, mark))
-    ends &= ~(np.asarray(pc.ends_with(bare, "...")) | np.asarray(pc.ends_with(bare, "…")))
-    words = np.asarray(pc.list_value_length(pc.utf8_split_whitespace(line)))
-    lower = pc.utf8_lower(line)
-
-    too_long = nonempty & long_word
-    no_punct = nonempty & ~too_long & ~ends
-    few_words = nonempty & ~too_long & ends & (words < cfg.min_words_per_line)
-    alive = nonempty & ~too_long & ~no_punct & ~few_words
-    lorem = alive & np.asarray(pc.match_substring(lower, "lorem ipsum")) & cfg.drop_lorem_ipsum
+    too_long = length > cfg.max_word_length
+    for i in np.flatnonzero(too_long):
+        too_long[i] = max(map(len, line[int(i)].as_py().split()), default=0) > cfg.max_word_length
+    # The rules in C4's order, each on the lines still alive after the ones before.
+    alive = nonempty & ~too_long
+    ends = _on(alive, line, lambda ln: _ends_with_mark(ln, cfg.end_marks))
+    no_punct = alive & ~ends
+    alive &= ends
+    words = _on(alive, line, lambda ln: pc.list_value_length(pc.utf8_split_whitespace(ln)), np.int64)
+    few_words = alive & (words < cfg.min_words_per_line)
+    alive &= ~few_words
+    lorem = (_on(alive, line, lambda ln: pc.match_substring(pc.utf8_lower(ln), "lorem ipsum"))
+             if cfg.drop_lorem_ipsum else np.zeros(len(alive), dtype=bool))
     alive &= ~lorem
-    javascript = alive & np.asarray(pc.match_substring(lower, "javascript"))
+    javascript = _on(alive, line, lambda ln: pc.match_substring(pc.utf8_lower(ln), "javascript"))
     alive &= ~javascript
-    curly = alive & np.asarray(pc.match_substring(line, "{")) & cfg.drop_curly_bracket
+    curly = (_on(alive, line, lambda ln: pc.match_substring(ln, "{"))
+             if cfg.drop_curly_bracket else np.zeros(len(alive), dtype=bool))
     alive &= ~curly
-    policy = alive & _any_substring(lower, cfg.policy_phrases)
+    policy = _on(alive, line, lambda ln: pc.match_substring_regex(pc.utf8_lower(ln), _any_of(cfg.policy_phrases)))
     kept = alive & ~policy
-    sentences = np.asarray(pc.fill_null(pc.count_substring_regex(bare, _SENTENCE_END), 0), dtype=np.float64)
+    sentences = _on(kept, line, lambda ln: pc.count_substring_regex(_bare(ln), _SENTENCE_END), np.float64)
     return LineVerdicts(seg, nonempty, too_long, no_punct, few_words, lorem, javascript, curly, policy, kept,
                         sentences)
 

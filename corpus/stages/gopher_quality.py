@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 
 from corpus.config import setting
 from corpus.stages.base import StageSpec, fixed
-from corpus.stages.segments import first_reason, safe_ratio, split_lines, split_words
+from corpus.stages.segments import first_reason, safe_ratio, split_lines, split_words, word_codes
 
 COLUMNS = ("gopher_quality_reason_v2", "gopher_n_words_v2", "gopher_mean_word_len_v2")
 REASONS = ("gopher_too_few_words", "gopher_too_many_words", "gopher_short_mean_word",
@@ -79,9 +79,11 @@ def score_gopher_quality(batch: pa.Table, cfg: GopherQualityConfig) -> pa.Table:
     n = batch.num_rows
     words = split_words(text)
     all_words = words.counts.astype(np.float64)
-    real = ~np.asarray(pc.match_substring_regex(words.items, _SYMBOLS_ONLY))
+    # Per-word properties are computed on the batch's distinct words, then looked up per word.
+    codes, distinct = word_codes(text)
+    real = ~np.asarray(pc.match_substring_regex(distinct, _SYMBOLS_ONLY))[codes]
     n_words = words.per_doc(real.astype(np.float64))
-    word_len = np.asarray(pc.utf8_length(words.items), dtype=np.float64)
+    word_len = np.asarray(pc.utf8_length(distinct), dtype=np.float64)[codes]
     mean_len = safe_ratio(words.per_doc(np.where(real, word_len, 0.0)), n_words)
 
     # '#' and ellipses are counted in the raw text: a symbol glued to a word still counts.
@@ -96,12 +98,12 @@ def score_gopher_quality(batch: pa.Table, cfg: GopherQualityConfig) -> pa.Table:
     bullet = np.asarray(pc.match_substring_regex(lines.items, _BULLET)) & nonempty
     ellipsis = np.asarray(pc.match_substring_regex(lines.items, _ELLIPSIS_END)) & nonempty
 
-    alpha = np.asarray(pc.match_substring_regex(words.items, r"\pL"))
+    alpha = np.asarray(pc.match_substring_regex(distinct, r"\pL"))[codes]
     # "the," and "(and" are stop words too: punctuation around a word is trimmed before matching.
-    bare = pc.utf8_trim(pc.utf8_lower(words.items), _PUNCTUATION)
+    bare = pc.utf8_trim(pc.utf8_lower(distinct), _PUNCTUATION)
     stop_idx = np.asarray(pc.fill_null(pc.index_in(bare,
                                                    value_set=pa.array(list(cfg.stop_words), pa.string())),
-                                       -1), dtype=np.int64)
+                                       -1), dtype=np.int64)[codes]
     hit = stop_idx >= 0
     # Distinct stop words per document: unique (document, stop word) pairs.
     pairs = np.unique(words.doc[hit] * max(len(cfg.stop_words), 1) + stop_idx[hit])

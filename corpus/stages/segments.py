@@ -3,12 +3,15 @@
 The heuristic stages (C4, Gopher quality, Gopher repetition) decide per document but compute per word or
 per line. Splitting the whole batch at once with Arrow kernels and aggregating with numpy (`bincount`
 over the document index) keeps the per-document Python loop out of the hot path: the cost is a fixed
-number of vectorized calls per batch, whatever the number of documents.
+number of vectorized calls per batch, whatever the number of documents. The words of the last batch
+split are kept (with their dictionary codes), so the stages that run one after the other on a batch
+split it once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -53,6 +56,50 @@ def _from_lists(lists: pa.Array, n_docs: int) -> Segments:
 
 def split_words(text: pa.ChunkedArray | pa.Array) -> Segments:
     """Whitespace-separated words (Unicode whitespace), as Gopher counts them."""
+    last = _last_words
+    if not _same_arrays(last.text, text):
+        last.text, last.words, last.codes = text, _split_words(text), None
+    return last.words
+
+
+def word_codes(text: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(int64 [n_words], distinct words): each word of `split_words(text)` as its index into the batch's
+    distinct words, so a per-word property is computed once per distinct word (a fraction of them)."""
+    words = split_words(text)
+    last = _last_words
+    if last.codes is None:
+        encoded = pc.dictionary_encode(words.items)
+        last.codes = (np.asarray(encoded.indices, dtype=np.int64), encoded.dictionary)
+    return last.codes
+
+
+class _LastWords(threading.local):
+    """The words of the last text split. The heuristic stages run one after the other on the same batch
+    and each needs its words: splitting and encoding them once is a large part of their cost."""
+
+    text: pa.ChunkedArray | pa.Array | None = None  # held, so its buffers cannot be freed and reused
+    words: Segments | None = None
+    codes: tuple[np.ndarray, pa.Array] | None = None
+
+
+_last_words = _LastWords()
+
+
+def _same_arrays(a, b) -> bool:
+    """Whether two Arrow string arrays are views of the same buffers (Arrow buffers are immutable, and
+    `a` is held, so the same addresses mean the same bytes)."""
+    if a is None:
+        return False
+    chunks_a = a.chunks if isinstance(a, pa.ChunkedArray) else [a]
+    chunks_b = b.chunks if isinstance(b, pa.ChunkedArray) else [b]
+    return len(chunks_a) == len(chunks_b) and all(
+        x.type == y.type and x.offset == y.offset and len(x) == len(y)
+        and [buf.address if buf is not None else None for buf in x.buffers()]
+        == [buf.address if buf is not None else None for buf in y.buffers()]
+        for x, y in zip(chunks_a, chunks_b))
+
+
+def _split_words(text: pa.ChunkedArray | pa.Array) -> Segments:
     seg = _from_lists(pc.utf8_split_whitespace(text), len(text))
     # Arrow yields an empty item for leading or trailing whitespace (and for an empty text).
     empty = np.asarray(pc.equal(pc.binary_length(seg.items), 0))
