@@ -65,12 +65,18 @@ def normalize_text(text: str, cfg: NormalizeConfig, *, ftfy_possible: bool = Tru
 
 
 def normalize(batch: pa.Table, cfg: NormalizeConfig) -> pa.Table:
-    text = batch.column("text").combine_chunks()
+    # Chunk by chunk: a column over 2 GiB of text cannot be one chunk.
+    chunks = [_normalize_chunk(chunk, cfg) for chunk in batch.column("text").chunks]
+    return batch.set_column(batch.schema.get_field_index("text"), batch.schema.field("text"),
+                            pa.chunked_array(chunks, pa.string()))
+
+
+def _normalize_chunk(text: pa.Array, cfg: NormalizeConfig) -> pa.Array:
     # Null texts (not valid in DOCUMENT_V1) take the per-text path, which fails on them as before.
     may_change = pc.fill_null(pc.or_(pc.invert(pc.string_is_ascii(text)),
                                      pc.match_substring_regex(text, _ASCII_MAY_CHANGE)), True)
     if not pc.any(may_change).as_py():
-        return batch
+        return text
     candidates = text.filter(may_change)
     if cfg.fix_mojibake:
         from corpus.stages.ftfy_triggers import ftfy_may_change_batch
@@ -79,8 +85,7 @@ def normalize(batch: pa.Table, cfg: NormalizeConfig) -> pa.Table:
     else:
         ftfy_possible = [False] * len(candidates)
     changed = [normalize_text(t, cfg, ftfy_possible=f) for t, f in zip(candidates.to_pylist(), ftfy_possible)]
-    text = pc.replace_with_mask(text, may_change, pa.array(changed, pa.string())) if changed else text
-    return batch.set_column(batch.schema.get_field_index("text"), batch.schema.field("text"), text)
+    return pc.replace_with_mask(text, may_change, pa.array(changed, pa.string()))
 
 
 SPEC = StageSpec(

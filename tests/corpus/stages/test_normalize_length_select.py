@@ -53,9 +53,12 @@ def test_normalize_batch_equals_the_per_text_function(cfg):
              + ["&amp; more", "x &#233; y", "&#x41;", "a & b; c", "<p>&amp;</p>", "line\n<b>&lt;</b>", "&;",
                 "caf\u00c3\u00a9", "x\u0307", "\u00a0nbsp\u00a0", "\u3000ideo", "\x85next", "\u2028sep",
                 "plain ascii text", "", "\r\n", "caf\u00e9 \u2013 na\u00efve", "\ufeffbom"])
+    expected = [normalize_text(t, cfg) for t in texts]
     out = normalize(docs(texts), cfg).column("text")
-    assert out.to_pylist() == [normalize_text(t, cfg) for t in texts]
-    assert out.type == pa.string()
+    assert out.to_pylist() == expected and out.type == pa.string()
+    # a batch of several chunks (as after a concat) is normalized chunk by chunk, rows in place
+    chunked = pa.concat_tables([docs(texts[:100]), docs(texts[100:])])
+    assert normalize(chunked, cfg).column("text").to_pylist() == expected
 
 
 def test_length_counts_by_hand():
