@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from corpus.stages.arrow_regex import to_arrow_regex
 
-PATTERNS = [r"é|ü", r"^[ÃÂ] ", r"[^a-z]x", r"a.b", r"\s+é", r"[\w]é", r"[^\s]{2,3}ü", r"(?:ab|c)*?d", r"&#?[0-9A-Za-z]+;",
+PATTERNS = [r"é|ü", r"^[ÃÂ] ", r"[^a-z]x", r"a.b", r"\s+é", r"[\w]é", r"[^\s]{2,3}ü", r"(?:ab|c)*?d",
+            r"&#?[0-9A-Za-z]+;",
             "[\x00-\x08\x0b\x0d-\x1f\u2028\ud800-\udfff]"]
 ALPHABET = list("abcdxzé üÃÂ&#;09AZ_\n\t\x00\x0b\u2028\u3000\xa0\x1c٣日Ωß")
 
