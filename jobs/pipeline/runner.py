@@ -4,14 +4,20 @@ A step's fingerprint is the sha256 of what decides its output: its command lines
 filled in, the bytes of the files they name next to the pipeline file (configs, job files), for a
 `build` the list of its input files (path, size, modification time), and the fingerprints of the
 steps it refers to. `<run>/steps/<step>.json` records it: `running` when the step starts, `done` when
-its last command has exited 0. Then:
+its last command has exited 0, `interrupted` after Ctrl-C. Every command's output also goes to
+`<run>/steps/<step>.log`, appended across attempts (jobs/pipeline/child.py). Then:
 
 - done with the same fingerprint: skipped;
-- running (killed or failed earlier) with the same fingerprint: run again in the same folder; every
-  command resumes from what it wrote (a build from its ledger, training from `checkpoints/latest`);
+- running or interrupted (killed, failed or stopped earlier) with the same fingerprint: run again in the
+  same folder; every command resumes from what it wrote (a build from its ledger, training from
+  `checkpoints/latest`);
 - another fingerprint: the old folder is moved aside to `<step>.replaced-<old fingerprint>` (nothing
-  is deleted) and the step starts afresh; steps after it that refer to it follow, since their
-  fingerprints contain its. A build keeps its folder: its phases are keyed by their settings already.
+  is deleted; `refinery clean RUN_DIR` lists and removes them) and the step starts afresh; steps after
+  it that refer to it follow, since their fingerprints contain its. A build keeps its folder: its
+  phases are keyed by their settings already.
+
+A step's commands are expanded once per run (placeholders filled in, ${sha256:...} files hashed): the
+same argv is fingerprinted, recorded and run.
 
 The steps share one Ray cluster: `--address`, or one embedded local cluster started here, which every
 command that takes `--address` joins (starting Ray once instead of once per command).
@@ -25,13 +31,13 @@ import hashlib
 import json
 import os
 import shlex
-import subprocess
+import signal
 import sys
-import time
 from typing import Callable
 
+from jobs.pipeline.child import run_logged
 from jobs.pipeline.spec import PLACEHOLDER, RUN_FOLDER, PipelineSpec, StepSpec, dependencies
-from schemas.atomic_files import rename_into_place, write_json_atomic
+from schemas.atomic_files import move_aside, write_json_atomic
 from schemas.digests import file_sha256
 
 STATE_DIR = "steps"
@@ -41,9 +47,19 @@ TAKES_ADDRESS = (("build",), ("export", "megatron"), ("mix", "doremi"), ("mix", 
 
 
 class StepFailed(RuntimeError):
-    def __init__(self, step: str, command: list[str], code: int):
-        super().__init__(f"step {step!r} failed (exit {code}): refinery {shlex.join(command)}")
-        self.step, self.command, self.code = step, command, code
+    def __init__(self, step: str, command: list[str], code: int, log: str):
+        super().__init__(f"step {step!r} failed (exit {code}): refinery {shlex.join(command)}; its output is in {log}")
+        self.step, self.command, self.code, self.log = step, command, code, log
+
+
+class StepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM / SIGHUP) while a step ran: the step's state says `interrupted`. A KeyboardInterrupt
+    still, so that code which lets Ctrl-C through keeps doing so."""
+
+    def __init__(self, step: str, signum: int, log: str):
+        super().__init__(f"interrupted in step {step!r} ({signal.Signals(signum).name}); its output is in {log}; "
+                         f"run the same command again to resume")
+        self.step, self.signum, self.log = step, signum, log
 
 
 STAND_IN_SHA256 = "0" * 64
@@ -107,8 +123,8 @@ def _local_file(token: str, spec: PipelineSpec) -> str:
     return candidate if os.path.isfile(candidate) else token
 
 
-def fingerprint(step: StepSpec, spec: PipelineSpec, upstream: dict[str, str]) -> str:
-    commands = step_commands(step, spec)
+def fingerprint(step: StepSpec, spec: PipelineSpec, commands: list[list[str]], upstream: dict[str, str]) -> str:
+    """Of the step's expanded `commands` (step_commands), the files they name and its upstream fingerprints."""
     files = {}
     for argv in commands:
         for tok in argv:
@@ -144,14 +160,22 @@ def _build_inputs(argv: list[str]) -> list:
 
 def read_state(spec: PipelineSpec, name: str) -> dict | None:
     try:
-        with open(os.path.join(spec.run_dir, STATE_DIR, f"{name}.json"), encoding="utf-8") as f:
+        with open(state_path(spec, name), encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
         return None
 
 
+def state_path(spec: PipelineSpec, name: str) -> str:
+    return os.path.join(spec.run_dir, STATE_DIR, f"{name}.json")
+
+
+def log_path(spec: PipelineSpec, name: str) -> str:
+    return os.path.join(spec.run_dir, STATE_DIR, f"{name}.log")
+
+
 def _write_state(spec: PipelineSpec, name: str, state: dict) -> None:
-    write_json_atomic(os.path.join(spec.run_dir, STATE_DIR, f"{name}.json"), state)
+    write_json_atomic(state_path(spec, name), state)
 
 
 def _now() -> str:
@@ -160,7 +184,10 @@ def _now() -> str:
 
 def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None = None,
                  say: Callable[[str], None] = print, env: dict | None = None) -> dict[str, str]:
-    """Run the steps in order (up to and including `until`); {step: "skipped" | "ran"}. Raises StepFailed."""
+    """Run the steps in order (up to and including `until`); {step: "skipped" | "ran"}. Raises StepFailed,
+    StepInterrupted."""
+    if until is not None and until not in {s.name for s in spec.steps}:
+        raise ValueError(f"until={until!r}: no such step")
     os.makedirs(os.path.join(spec.run_dir, STATE_DIR), exist_ok=True)
     # What the report and a reader of the folder need: the steps in order and where the file was.
     write_json_atomic(os.path.join(spec.run_dir, PIPELINE_FILE),
@@ -177,7 +204,9 @@ def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None =
         return cluster[0]
 
     for step in spec.steps:
-        fp = fingerprint(step, spec, prints)
+        # Once: ${sha256:...} hashes files that may be large, and what is fingerprinted is what runs.
+        commands = step_commands(step, spec)
+        fp = fingerprint(step, spec, commands, prints)
         prints[step.name] = fp
         state = read_state(spec, step.name)
         folder = spec.step_dir(step.name)
@@ -186,12 +215,13 @@ def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None =
             outcome[step.name] = "skipped"
         else:
             if state and state.get("fingerprint") != fp and os.path.exists(folder) and not _is_build(step):
-                aside = f"{folder}.replaced-{state['fingerprint'][:12]}"
-                rename_into_place(folder, aside)
-                say(f"[{step.name}] settings or inputs changed: the old folder is now {aside}")
-            elif state and state.get("status") == "running" and state.get("fingerprint") == fp:
-                say(f"[{step.name}] was interrupted: resuming")
-            _run_step(step, spec, fp, shared_address, say, env)
+                aside = move_aside(folder, f"{folder}.replaced-{state['fingerprint'][:12]}")
+                say(f"[{step.name}] settings or inputs changed: its old folder is kept as {aside} "
+                    f"(`refinery clean {spec.run_dir}` removes it)")
+            elif state and state.get("status") in ("running", "interrupted") and state.get("fingerprint") == fp:
+                say(f"[{step.name}] was {'interrupted' if state['status'] == 'interrupted' else 'stopped'}: resuming")
+            attempt = state.get("attempt", 1) + 1 if state and state.get("fingerprint") == fp else 1
+            _run_step(step, spec, commands, fp, attempt, shared_address, say, env)
             outcome[step.name] = "ran"
         if until and step.name == until:
             break
@@ -202,28 +232,43 @@ def _is_build(step: StepSpec) -> bool:
     return all(shlex.split(c)[:1] == ["build"] for c in step.run)
 
 
-def _run_step(step: StepSpec, spec: PipelineSpec, fp: str, shared_address: Callable[[], str],
-              say: Callable[[str], None], env: dict | None) -> None:
+def _run_step(step: StepSpec, spec: PipelineSpec, commands: list[list[str]], fp: str, attempt: int,
+              shared_address: Callable[[], str], say: Callable[[str], None], env: dict | None) -> None:
     os.makedirs(spec.step_dir(step.name), exist_ok=True)
-    commands = step_commands(step, spec)
-    state = {"step": step.name, "fingerprint": fp, "status": "running", "started": _now(),
-             "commands": [["refinery", *argv] for argv in commands]}
+    log = log_path(spec, step.name)
+    state = {"step": step.name, "fingerprint": fp, "status": "running", "started": _now(), "attempt": attempt,
+             "commands": [["refinery", *argv] for argv in commands], "log": os.path.relpath(log, spec.run_dir)}
     _write_state(spec, step.name, state)
-    start = time.perf_counter()
-    for argv in commands:
-        child_env = env
-        if any(tuple(argv[:len(prefix)]) == prefix for prefix in TAKES_ADDRESS) and "--address" not in argv:
-            argv = [*argv, "--address", shared_address()]
-            # Also for what Ray Train starts without an address: with two clusters on one machine (another
-            # user's), "connect to the local one" is ambiguous.
-            child_env = {**(env if env is not None else os.environ), "RAY_ADDRESS": argv[-1]}
-        say(f"[{step.name}] refinery {shlex.join(argv)}")
-        code = subprocess.call([sys.executable, "-m", "jobs.cli", *argv], env=child_env)
-        if code != 0:
-            state.update(status="running", failed=_now(), exit_code=code)
+    seconds = 0.0
+    try:
+        for i, argv in enumerate(commands, 1):
+            child_env = env
+            if any(tuple(argv[:len(prefix)]) == prefix for prefix in TAKES_ADDRESS) and "--address" not in argv:
+                argv = [*argv, "--address", shared_address()]
+                # Also for what Ray Train starts without an address: with two clusters on one machine (another
+                # user's), "connect to the local one" is ambiguous.
+                child_env = {**(env if env is not None else os.environ), "RAY_ADDRESS": argv[-1]}
+            say(f"[{step.name}] refinery {shlex.join(argv)}")
+            result = run_logged([sys.executable, "-m", "jobs.cli", *argv], log_path=log, env=child_env,
+                                header=f"step {step.name}, attempt {attempt}, command {i}/{len(commands)}: "
+                                       f"refinery {shlex.join(argv)}")
+            seconds += result.seconds
+            if result.signal is not None:
+                state.update(status="interrupted", interrupted=_now(), exit_code=result.code)
+                _write_state(spec, step.name, state)
+                raise StepInterrupted(step.name, result.signal, log)
+            if result.code != 0:
+                state.update(status="running", failed=_now(), exit_code=result.code)
+                _write_state(spec, step.name, state)
+                raise StepFailed(step.name, argv, result.code, log)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C between two commands, or while the shared cluster started: the state must not say `running`
+        # as if a process were still at work.
+        if not isinstance(exc, StepInterrupted):
+            state.update(status="interrupted", interrupted=_now())
             _write_state(spec, step.name, state)
-            raise StepFailed(step.name, argv, code)
-    state.update(status="done", finished=_now(), seconds=round(time.perf_counter() - start, 1))
+        raise
+    state.update(status="done", finished=_now(), seconds=round(seconds, 1))
     _write_state(spec, step.name, state)
     say(f"[{step.name}] done in {state['seconds']:.0f} s")
 

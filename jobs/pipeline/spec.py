@@ -75,10 +75,13 @@ def load_pipeline(path: str, overrides: list[str] = ()) -> PipelineSpec:
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with name, output and steps")
+    if "base_dir" in data:  # the loader's, not the file's: it would be overwritten without a word
+        raise ConfigError("pipeline.base_dir: set by refinery to the pipeline file's folder. Fix: remove it "
+                          "(relative file names are read from the pipeline file's folder)")
     data = apply_overrides(data, list(overrides))
     steps = data.get("steps")
     if isinstance(steps, list):

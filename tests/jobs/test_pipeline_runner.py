@@ -1,15 +1,19 @@
 """`refinery run`: the pipeline file's checks, placeholders, fingerprints, skipping, resuming and moving aside.
 
-The commands are recorded instead of run (subprocess.call is replaced), so these tests check the runner's
-decisions; tests/jobs/test_llama_mini.py runs the real chain end to end."""
+Most tests record the commands instead of running them (the runner's run_logged is replaced), so they check
+the runner's decisions; the log and Ctrl-C tests start real child processes (cheap refinery commands, or a
+few lines of Python); tests/jobs/test_llama_mini.py runs the real chain end to end."""
 
 import json
 import os
+import signal
+import sys
 
 import pytest
 import yaml
 
 from jobs.pipeline import runner
+from jobs.pipeline.child import CommandResult, run_logged
 from jobs.pipeline.spec import dependencies, load_pipeline
 from schemas.config import ConfigError
 
@@ -24,21 +28,23 @@ def write(tmp_path, steps, name="p"):
 def calls(monkeypatch):
     """Every command the runner starts: argv after `refinery`; it 'succeeds' and writes `made.txt` into
     the folder given by --out, unless the test sets `fail` to a command name."""
-    made = {"argv": [], "fail": None}
+    made = {"argv": [], "fail": None, "interrupt": None}
 
-    def fake_call(cmd, env=None):
+    def fake_run(cmd, *, log_path, header, env=None):
         argv = cmd[3:]  # [python, -m, jobs.cli, ...]
         made["argv"].append(argv)
+        if made["interrupt"] and made["interrupt"] in argv:
+            return CommandResult(code=130, signal=signal.SIGINT, seconds=0.0)
         if made["fail"] and made["fail"] in argv:
-            return 1
+            return CommandResult(code=1, signal=None, seconds=0.0)
         if "--out" in argv:
             out = argv[argv.index("--out") + 1]
             os.makedirs(out, exist_ok=True)
             with open(os.path.join(out, "made.txt"), "w") as f:
                 f.write(" ".join(argv))
-        return 0
+        return CommandResult(code=0, signal=None, seconds=0.0)
 
-    monkeypatch.setattr(runner.subprocess, "call", fake_call)
+    monkeypatch.setattr(runner, "run_logged", fake_run)
     return made
 
 
@@ -76,7 +82,7 @@ def test_unchanged_steps_are_skipped_and_a_change_reruns_the_step_and_what_follo
     # b and c name a's folder; d names the whole run: all follow a. The old a is kept, moved aside.
     assert outcome == dict.fromkeys("abcd", "ran")
     aside = [n for n in os.listdir(tmp_path / "runs" / "p") if n.startswith("a.replaced-")]
-    assert len(aside) == 1 and any("the old folder is now" in s for s in said)
+    assert len(aside) == 1 and any("its old folder is kept as" in s and aside[0] in s for s in said)
     assert (tmp_path / "runs" / "p" / aside[0] / "made.txt").read_text().startswith("tokenizer train --run x")
 
 
@@ -106,7 +112,7 @@ def test_a_config_file_next_to_the_pipeline_is_part_of_the_fingerprint(tmp_path,
 def test_a_failed_step_stops_the_run_and_resumes_in_its_folder(tmp_path, calls):
     path = write(tmp_path, STEPS)
     calls["fail"] = "mc-tasks"
-    with pytest.raises(runner.StepFailed, match="step 'b' failed .exit 1.: refinery eval mc-tasks"):
+    with pytest.raises(runner.StepFailed, match="step 'b' failed .exit 1.: refinery eval mc-tasks .*its output is in .*steps/b.log"):
         runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
     state = json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))
     assert state["status"] == "running" and state["exit_code"] == 1
@@ -114,7 +120,7 @@ def test_a_failed_step_stops_the_run_and_resumes_in_its_folder(tmp_path, calls):
     said = []
     outcome = runner.run_pipeline(load_pipeline(path), address="x:1", say=said.append)
     assert outcome == {"a": "skipped", "b": "ran", "c": "ran", "d": "ran"}
-    assert "[b] was interrupted: resuming" in said
+    assert "[b] was stopped: resuming" in said
     assert not any(n.startswith("b.replaced") for n in os.listdir(tmp_path / "runs" / "p"))
 
 

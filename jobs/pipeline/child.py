@@ -1,0 +1,135 @@
+"""One command of a pipeline step in a child process: its output shown and kept, Ctrl-C passed on to it.
+
+- Output: the child's stdout and stderr reach this process's stdout and stderr as before, and are also
+  appended to the step's log file (`<run>/steps/<step>.log`), framed by a header line (time, what runs)
+  and a footer line (time, exit code, seconds), so a failure that scrolled off the terminal, or
+  happened in an unattended run, can still be read. Python children run unbuffered (PYTHONUNBUFFERED):
+  through a pipe they would otherwise hold their prints back until they exit.
+- Signals: the child runs in its own process group, so the terminal's Ctrl-C reaches only this process,
+  which passes it on to the child's group exactly once per press and keeps waiting: the child stops the
+  way it does when run by hand (a build commits the shards in flight, training saves what it can) and
+  its exit code and last lines still reach the log. `kill -INT` / SIGTERM / SIGHUP sent to this process
+  alone are passed on the same way, so no child is left running on its own. The child's stdin is
+  /dev/null: from a background process group, reading the terminal would stop it (SIGTTIN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import IO
+
+PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+CHUNK = 1 << 16
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandResult:
+    code: int
+    """the child's exit status (negative: killed by that signal)"""
+    signal: int | None
+    """the first signal this process received and passed on (SIGINT for Ctrl-C), else None"""
+    seconds: float
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_logged(argv: list[str], *, log_path: str, header: str, env: dict | None = None) -> CommandResult:
+    """Run `argv`, its stdout/stderr going both to ours and to `log_path` (appended); see the module's notes."""
+    child_env = {**(env if env is not None else os.environ), "PYTHONUNBUFFERED": "1"}
+    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+    start = time.perf_counter()
+    with open(log_path, "ab") as log:
+        log.write(f"=== {_now()} {header}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=child_env, process_group=0)
+        received: list[int] = []
+        restore = _pass_signals_on(proc, received)
+        try:
+            _copy_output(proc, {proc.stdout: sys.stdout, proc.stderr: sys.stderr}, log)
+        finally:
+            restore()
+        seconds = time.perf_counter() - start
+        code = proc.returncode
+        why = f", after {signal.Signals(received[0]).name} was passed on" if received else ""
+        log.write(f"=== {_now()} exit {code}{why} ({seconds:.1f} s)\n".encode())
+    return CommandResult(code=code, signal=received[0] if received else None, seconds=seconds)
+
+
+def _pass_signals_on(proc: subprocess.Popen, received: list[int]):
+    """Install handlers that send SIGINT / SIGTERM / SIGHUP on to the child's process group; returns the
+    function that puts the previous handlers back. Only the main thread may set handlers: elsewhere (a
+    caller's worker thread) the child gets signals from no one but its own process group's senders."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def pass_on(signum, _frame):
+        received.append(signum)
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:  # it has exited already; its exit is being read
+            pass
+
+    previous = {sig: signal.signal(sig, pass_on) for sig in PASSED_ON}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return restore
+
+
+def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log: IO[bytes]) -> None:
+    """Copy the child's pipes to their targets and the log until it exits and its pipes are drained.
+
+    One thread and a selector: no reader thread can be left blocked on a pipe that a grandchild (a
+    process the command started and left running) still holds open after the child has exited."""
+    sel = selectors.DefaultSelector()
+    for pipe in targets:
+        os.set_blocking(pipe.fileno(), False)
+        sel.register(pipe, selectors.EVENT_READ)
+    open_pipes = len(targets)
+    exited = False
+    while open_pipes:
+        ready = sel.select(timeout=0 if exited else 0.2)
+        if not ready and exited:
+            break  # drained; what a grandchild may still write is not this command's
+        for key, _ in ready:
+            try:
+                data = os.read(key.fileobj.fileno(), CHUNK)
+            except BlockingIOError:
+                continue
+            if not data:
+                sel.unregister(key.fileobj)
+                open_pipes -= 1
+                continue
+            log.write(data)
+            log.flush()
+            _write(targets[key.fileobj], data)
+        if not exited and proc.poll() is not None:
+            exited = True
+    sel.close()
+    proc.wait()
+    for pipe in targets:
+        pipe.close()
+
+
+def _write(stream: IO[str], data: bytes) -> None:
+    """Bytes as they came (progress bars' carriage returns, any encoding) where the stream takes bytes."""
+    buffer = getattr(stream, "buffer", None)
+    stream.flush()  # what this process printed itself comes first
+    if buffer is not None:
+        buffer.write(data)
+        buffer.flush()
+    else:
+        stream.write(data.decode("utf-8", errors="replace"))
+        stream.flush()
