@@ -168,3 +168,89 @@ def test_validate_names_the_step_of_a_bad_command_or_config(tmp_path, capsys):
     assert main(["validate", bad_key]) == 2
     err = capsys.readouterr().err
     assert "pipeline step 'a'" in err and "layers" in err
+
+
+def test_each_step_is_expanded_once_per_run(tmp_path, calls, monkeypatch):
+    # ${sha256:...} hashes a file that may be a large model: fingerprint and run share one expansion.
+    expanded = []
+    real = runner.step_commands
+    monkeypatch.setattr(runner, "step_commands", lambda step, spec, preview=False: expanded.append(step.name)
+                        or real(step, spec, preview))
+    hashed = []
+    real_sha = runner.file_sha256
+    monkeypatch.setattr(runner, "file_sha256", lambda path: hashed.append(path) or real_sha(path))
+    path = write(tmp_path, STEPS)
+    runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    assert expanded == list("abcd")
+    assert hashed == [str(tmp_path / "runs" / "p" / "a" / "made.txt")]  # c's ${sha256:a/made.txt}, once
+    expanded.clear()
+    runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)  # all skipped
+    assert expanded == list("abcd")
+
+
+def test_a_step_log_keeps_every_attempt_and_the_output_still_reaches_the_terminal(tmp_path, capsys):
+    # Real child processes: two cheap refinery commands, the second failing on a bad flag value.
+    path = write(tmp_path, [{"name": "a", "run": "samples list"}, {"name": "b", "run": "plan --params x"}])
+    for attempt in (1, 2):
+        with pytest.raises(runner.StepFailed) as failed:
+            runner.run_pipeline(load_pipeline(path), address="x:1", say=print)
+        log = tmp_path / "runs" / "p" / "steps" / "b.log"
+        assert failed.value.log == str(log) and str(log) in str(failed.value)
+        out, err = capsys.readouterr()
+        assert "invalid float value: 'x'" in err  # the child's stderr still on stderr
+        assert ("NAME" in out) == (attempt == 1)  # `samples list` ran once, then was skipped
+    text = log.read_text()
+    headers = [line for line in text.splitlines() if line.startswith("=== ")]
+    assert len(headers) == 4 and "step b, attempt 1, command 1/1: refinery plan --params x" in headers[0]
+    assert "attempt 2" in headers[2] and headers[1].split()[2:4] == ["exit", "2"] == headers[3].split()[2:4]
+    assert text.count("invalid float value: 'x'") == 2
+    a_log = (tmp_path / "runs" / "p" / "steps" / "a.log").read_text()
+    assert "NAME" in a_log and a_log.splitlines()[-1].split()[2:4] == ["exit", "0"]
+    state = json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))
+    assert state["attempt"] == 2 and state["log"] == os.path.join("steps", "b.log")
+
+
+CHILD_THAT_PRESSES_CTRL_C = """
+import os, signal, sys, time
+def stop(*_):
+    print("child: stopping cleanly", flush=True)
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+print("child: started", flush=True)
+os.kill(os.getppid(), signal.SIGINT)   # as if the user pressed Ctrl-C while this command ran
+time.sleep(30)
+sys.exit(3)                            # never passed on: the test fails instead of hanging
+"""
+
+
+def test_ctrl_c_is_passed_on_to_the_running_command_and_waited_for(tmp_path, capsys):
+    log = tmp_path / "steps" / "x.log"
+    result = run_logged([sys.executable, "-c", CHILD_THAT_PRESSES_CTRL_C], log_path=str(log), header="x")
+    assert (result.code, result.signal) == (130, signal.SIGINT)
+    text = log.read_text()
+    assert "child: started" in text and "child: stopping cleanly" in text
+    assert text.splitlines()[-1].split()[2:5] == ["exit", "130,", "after"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # ours is back
+    assert "child: stopping cleanly" in capsys.readouterr().out
+
+
+def test_an_interrupted_step_says_so_and_resumes(tmp_path, calls):
+    path = write(tmp_path, STEPS)
+    calls["interrupt"] = "mc-tasks"
+    with pytest.raises(runner.StepInterrupted, match="interrupted in step 'b' .SIGINT.; its output is in .*b.log"):
+        runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    state = json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))
+    assert state["status"] == "interrupted" and state["exit_code"] == 130 and state["attempt"] == 1
+    calls["interrupt"] = None
+    said = []
+    assert runner.run_pipeline(load_pipeline(path), address="x:1", say=said.append)["b"] == "ran"
+    assert "[b] was interrupted: resuming" in said
+    assert json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))["attempt"] == 2
+
+
+def test_a_folder_moved_aside_twice_under_one_fingerprint_keeps_both(tmp_path, calls):
+    one, two = ([{"name": "a", "run": f"eval mc-tasks --out ${{a}} {flag}".strip()}] for flag in ("", "--debug"))
+    for steps in (one, two, one, two):  # a's first folder is moved aside twice under the same fingerprint
+        runner.run_pipeline(load_pipeline(write(tmp_path, steps)), address="x:1", say=lambda _: None)
+    aside = sorted(n for n in os.listdir(tmp_path / "runs" / "p") if ".replaced-" in n)
+    assert len(aside) == 3 and sum(n + "-2" in aside for n in aside) == 1
