@@ -254,3 +254,20 @@ def test_a_folder_moved_aside_twice_under_one_fingerprint_keeps_both(tmp_path, c
         runner.run_pipeline(load_pipeline(write(tmp_path, steps)), address="x:1", say=lambda _: None)
     aside = sorted(n for n in os.listdir(tmp_path / "runs" / "p") if ".replaced-" in n)
     assert len(aside) == 3 and sum(n + "-2" in aside for n in aside) == 1
+
+
+@pytest.mark.parametrize("argv", [["train", "pretrain"], ["train", "sft"], ["train", "rm"], ["train", "ppo"],
+                                  ["mix", "doremi"]])
+def test_the_commands_and_validate_load_configs_through_one_table(argv, tmp_path, monkeypatch, capsys):
+    from jobs.cli import main
+    from jobs.commands._configs import CONFIG_LOADERS, ConfigLoader
+
+    def refuse(path, overrides):
+        raise ConfigError(f"the table's loader read {os.path.basename(path)} with {overrides}")
+
+    monkeypatch.setitem(CONFIG_LOADERS, tuple(argv), ConfigLoader("config", refuse))
+    assert main([*argv, "cfg.yaml", "--set", "k=1"]) == 2  # the command itself
+    assert "the table's loader read cfg.yaml with ['k=1']" in capsys.readouterr().err
+    pipeline = write(tmp_path, [{"name": "a", "run": " ".join([*argv, "cfg.yaml"]), "set": {"k": 1}}])
+    assert main(["validate", pipeline]) == 2  # and validate of a pipeline naming it
+    assert "pipeline step 'a'" in (err := capsys.readouterr().err) and "the table's loader read cfg.yaml" in err
