@@ -30,6 +30,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -42,6 +43,8 @@ from schemas.digests import file_sha256
 
 STATE_DIR = "steps"
 PIPELINE_FILE = "pipeline.json"
+REPLACED = re.compile(r"^[a-z][a-z0-9-]*\.replaced-[0-9a-f]{12}(-[0-9]+)?$")
+"""`<step>.replaced-<old fingerprint>[-N]`: a step folder moved aside when its fingerprint changed."""
 TAKES_ADDRESS = (("build",), ("export", "megatron"), ("mix", "doremi"), ("mix", "compare"), ("train",))
 """Commands with an --address option: they join the pipeline's Ray cluster."""
 
@@ -215,7 +218,7 @@ def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None =
             outcome[step.name] = "skipped"
         else:
             if state and state.get("fingerprint") != fp and os.path.exists(folder) and not _is_build(step):
-                aside = move_aside(folder, f"{folder}.replaced-{state['fingerprint'][:12]}")
+                aside = move_aside(folder, replaced_name(folder, state["fingerprint"]))
                 say(f"[{step.name}] settings or inputs changed: its old folder is kept as {aside} "
                     f"(`refinery clean {spec.run_dir}` removes it)")
             elif state and state.get("status") in ("running", "interrupted") and state.get("fingerprint") == fp:
@@ -226,6 +229,18 @@ def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None =
         if until and step.name == until:
             break
     return outcome
+
+
+def replaced_name(folder: str, old_fingerprint: str) -> str:
+    return f"{folder}.replaced-{old_fingerprint[:12]}"
+
+
+def replaced_folders(run_dir: str) -> list[str]:
+    """The step folders moved aside in a pipeline's run folder (`refinery clean` lists them)."""
+    if not os.path.isdir(run_dir):
+        return []
+    return sorted(os.path.join(run_dir, n) for n in os.listdir(run_dir)
+                  if REPLACED.match(n) and os.path.isdir(os.path.join(run_dir, n)))
 
 
 def _is_build(step: StepSpec) -> bool:

@@ -271,3 +271,57 @@ def test_the_commands_and_validate_load_configs_through_one_table(argv, tmp_path
     pipeline = write(tmp_path, [{"name": "a", "run": " ".join([*argv, "cfg.yaml"]), "set": {"k": 1}}])
     assert main(["validate", pipeline]) == 2  # and validate of a pipeline naming it
     assert "pipeline step 'a'" in (err := capsys.readouterr().err) and "the table's loader read cfg.yaml" in err
+
+
+def test_clean_lists_moved_aside_step_folders_and_unused_phase_folders_then_removes_them_on_yes(
+        tmp_path, calls, monkeypatch, capsys):
+    from jobs.cli import main
+    from jobs.errors import EXIT_FAILED
+
+    steps = [{"name": "a", "run": "eval mc-tasks --out ${a}"}, {"name": "corpus", "run": "report x"}]
+    runner.run_pipeline(load_pipeline(write(tmp_path, steps)), address="x:1", say=lambda _: None)
+    run = tmp_path / "runs" / "p"
+    assert main(["clean", str(run)]) == 0 and "nothing to remove" in capsys.readouterr().out
+    said = []
+    steps[0]["run"] = "eval mc-tasks --out ${a} --debug"
+    runner.run_pipeline(load_pipeline(write(tmp_path, steps)), address="x:1", say=said.append)
+    (aside,) = runner.replaced_folders(str(run))
+    assert [s for s in said if "old folder" in s] == [
+        f"[a] settings or inputs changed: its old folder is kept as {aside} (`refinery clean {run}` removes it)"]
+    # a build inside a step (as `build job.yaml --output ${corpus}` writes it): one phase folder in use, one not
+    build = run / "corpus" / "job"
+    for name in ("00-clean-0123456789", "00-clean-abcdefabcd"):
+        (build / name).mkdir(parents=True)
+        (build / name / "part.parquet").write_bytes(b"x" * 1000)
+    (build / "stats.json").write_text(json.dumps({"job": "job", "phases": [{"dir": "00-clean-0123456789"}]}))
+
+    assert main(["clean", str(run)]) == EXIT_FAILED  # no terminal to ask, no --yes: nothing removed
+    out, err = capsys.readouterr()
+    assert f"  {aside}  (" in out and "moved aside" in out and " s ago)" in out
+    assert f"  {build / '00-clean-abcdefabcd'}  (0.0 MB, phase folder)" in out and "0123456789" not in out
+    assert "nothing removed" in err and "--yes" in err
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert main(["clean", str(run)]) == 0 and "nothing removed" in capsys.readouterr().out
+    assert os.path.isdir(aside)
+    assert main(["clean", str(run), "--yes"]) == 0 and "removed 2 folder(s)" in capsys.readouterr().out
+    assert runner.replaced_folders(str(run)) == [] and not (build / "00-clean-abcdefabcd").exists()
+    assert (run / "a" / "made.txt").exists() and (build / "00-clean-0123456789").exists()
+
+
+@pytest.mark.parametrize("make, argv, message", [
+    (lambda d: None, ["run", "{d}/missing.yaml"], "no such pipeline file"),
+    (lambda d: None, ["run", "{d}"], "is a folder; `refinery run` takes a pipeline file"),
+    (lambda d: (d / "job.yaml").write_text("name: j\nphases: []\n"), ["run", "{d}/job.yaml"],
+     "is a job file (it has `phases:`), not a pipeline file (`steps:`). Fix: refinery build"),
+    (lambda d: (d / "p.yaml").write_text("name: p\nsteps: [{name: a, run: plan}]\n"),
+     ["run", "{d}/p.yaml", "--until", "b"], "--until b: no such step. Steps: a"),
+    (lambda d: (d / "p.yaml").write_text("name: p\nbase_dir: /x\nsteps: [{name: a, run: plan}]\n"),
+     ["run", "{d}/p.yaml"], "pipeline.base_dir: set by refinery"),
+])
+def test_run_refuses_what_is_not_a_pipeline_file_with_the_fix(tmp_path, capsys, make, argv, message):
+    from jobs.cli import main
+
+    make(tmp_path)
+    assert main([a.format(d=tmp_path) for a in argv]) == 2
+    assert message in capsys.readouterr().err
