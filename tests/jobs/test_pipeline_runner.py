@@ -208,6 +208,10 @@ def test_a_step_log_keeps_every_attempt_and_the_output_still_reaches_the_termina
     assert "NAME" in a_log and a_log.splitlines()[-1].split()[2:4] == ["exit", "0"]
     state = json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))
     assert state["attempt"] == 2 and state["log"] == os.path.join("steps", "b.log")
+    from jobs.pipeline.report import render
+
+    page = render(str(tmp_path / "runs" / "p"), str(tmp_path / "runs" / "p"))  # the page beside steps/
+    assert '<a href="steps/a.log">log</a>' in page and '<a href="steps/b.log">log</a>' in page
 
 
 CHILD_THAT_PRESSES_CTRL_C = """
@@ -294,6 +298,8 @@ def test_clean_lists_moved_aside_step_folders_and_unused_phase_folders_then_remo
         (build / name).mkdir(parents=True)
         (build / name / "part.parquet").write_bytes(b"x" * 1000)
     (build / "stats.json").write_text(json.dumps({"job": "job", "phases": [{"dir": "00-clean-0123456789"}]}))
+    assert main(["stats", str(run)]) == 2  # a pipeline's folder is not a build's: stats names the builds in it
+    assert f"its builds: {build}. Fix: refinery stats {build}" in capsys.readouterr().err
 
     assert main(["clean", str(run)]) == EXIT_FAILED  # no terminal to ask, no --yes: nothing removed
     out, err = capsys.readouterr()
