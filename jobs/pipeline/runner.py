@@ -34,6 +34,7 @@ import re
 import shlex
 import signal
 import sys
+import threading
 from typing import Callable
 
 from jobs.pipeline.child import run_logged
@@ -60,7 +61,8 @@ class StepInterrupted(KeyboardInterrupt):
     still, so that code which lets Ctrl-C through keeps doing so."""
 
     def __init__(self, step: str, signum: int, log: str):
-        super().__init__(f"interrupted in step {step!r} ({signal.Signals(signum).name}); its output is in {log}; "
+        output = f"; its output is in {log}" if os.path.exists(log) else ""
+        super().__init__(f"interrupted in step {step!r} ({signal.Signals(signum).name}){output}; "
                          f"run the same command again to resume")
         self.step, self.signum, self.log = step, signum, log
 
@@ -276,13 +278,14 @@ def _run_step(step: StepSpec, spec: PipelineSpec, commands: list[list[str]], fp:
                 state.update(status="running", failed=_now(), exit_code=result.code)
                 _write_state(spec, step.name, state)
                 raise StepFailed(step.name, argv, result.code, log)
-    except KeyboardInterrupt as exc:
+    except StepInterrupted:
+        raise
+    except KeyboardInterrupt:
         # Ctrl-C between two commands, or while the shared cluster started: the state must not say `running`
         # as if a process were still at work.
-        if not isinstance(exc, StepInterrupted):
-            state.update(status="interrupted", interrupted=_now())
-            _write_state(spec, step.name, state)
-        raise
+        state.update(status="interrupted", interrupted=_now())
+        _write_state(spec, step.name, state)
+        raise StepInterrupted(step.name, signal.SIGINT, log) from None
     state.update(status="done", finished=_now(), seconds=round(seconds, 1))
     _write_state(spec, step.name, state)
     say(f"[{step.name}] done in {state['seconds']:.0f} s")
@@ -294,6 +297,17 @@ def _start_local_ray(say: Callable[[str], None]) -> str:
     from schemas.local_ray import start_ray
 
     say("starting the embedded local Ray cluster the steps share")
-    # Enough logical CPUs for a build's actors or a training layout plus Ray Train's controller.
-    start_ray(None, num_cpus=max(os.cpu_count() or 1, 4))
+    # Ctrl-C in the middle of ray.init leaves it half set up, and its exit handler then crashed this process
+    # (SIGSEGV, seen on Ray 2.60): a press during the start is acted on once the cluster is up.
+    pressed: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum)) if main else None
+    try:
+        # Enough logical CPUs for a build's actors or a training layout plus Ray Train's controller.
+        start_ray(None, num_cpus=max(os.cpu_count() or 1, 4))
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
     return ray.get_runtime_context().gcs_address
