@@ -33,6 +33,8 @@ def calls(monkeypatch):
     def fake_run(cmd, *, log_path, header, env=None):
         argv = cmd[3:]  # [python, -m, jobs.cli, ...]
         made["argv"].append(argv)
+        with open(log_path, "a") as log:  # as the real one does (jobs/pipeline/child.py, tested below)
+            log.write(f"=== {header}\n")
         if made["interrupt"] and made["interrupt"] in argv:
             return CommandResult(code=130, signal=signal.SIGINT, seconds=0.0)
         if made["fail"] and made["fail"] in argv:
