@@ -333,3 +333,16 @@ def test_run_refuses_what_is_not_a_pipeline_file_with_the_fix(tmp_path, capsys, 
     make(tmp_path)
     assert main([a.format(d=tmp_path) for a in argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_ctrl_c_outside_a_command_also_leaves_the_step_interrupted(tmp_path, calls, monkeypatch):
+    # e.g. while the shared Ray cluster starts, or between two commands of a step
+    def press_ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_start_local_ray", lambda say: press_ctrl_c())
+    path = write(tmp_path, [{"name": "a", "run": "train pretrain x.yaml"}])
+    with pytest.raises(runner.StepInterrupted, match="interrupted in step 'a' .SIGINT.; run the same command"):
+        runner.run_pipeline(load_pipeline(path), address=None, say=lambda _: None)
+    assert json.load(open(tmp_path / "runs" / "p" / "steps" / "a.json"))["status"] == "interrupted"
+    assert calls["argv"] == []
