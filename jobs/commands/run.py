@@ -29,6 +29,7 @@ def register(subparsers) -> None:
 
 def _run(args) -> int:
     from jobs.errors import EXIT_INTERRUPTED, EXIT_INVALID, CommandError
+    from jobs.pipeline.check import check_pipeline
     from jobs.pipeline.runner import StepFailed, StepInterrupted, run_pipeline
     from jobs.pipeline.spec import load_pipeline
 
@@ -41,6 +42,7 @@ def _run(args) -> int:
         raise CommandError(f"{args.pipeline} is a job file (it has `phases:`), not a pipeline file (`steps:`). "
                            f"Fix: refinery build {args.pipeline}", EXIT_INVALID)
     spec = load_pipeline(args.pipeline, args.overrides)  # ConfigError: exit 2 through the error handler
+    check_pipeline(spec)  # every command and config, as `refinery validate` does: a typo fails now, not at the end
     if args.until and args.until not in {s.name for s in spec.steps}:
         raise CommandError(f"--until {args.until}: no such step. Steps: {', '.join(s.name for s in spec.steps)}",
                            EXIT_INVALID)

@@ -3,14 +3,19 @@
 Every command line must parse as a refinery command, and every job file or training config a step names
 must load strictly with the step's --set flags, through the loader the command itself uses (the table of
 jobs/commands/_configs.py): an unknown key, a wrong type or a value out of range is reported with the
-step's name. Upstream folders do not exist yet, so ${step} becomes the folder the step
-will write and ${sha256:...} a stand-in digest; files those paths name are not opened.
+step's name. Upstream folders do not exist yet, so ${step} becomes the folder the step will write and
+${sha256:...} a stand-in digest; files those paths name are not opened, nor is a config file inside the
+run folder (an earlier step writes it: the command checks it when it runs).
+
+`refinery run` makes the same check before its first step, so a typo in the last step does not wait for
+all the others to finish.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 
 from jobs.commands._configs import loader_for
 from jobs.pipeline.spec import PipelineSpec
@@ -34,7 +39,7 @@ def check_pipeline(spec: PipelineSpec) -> list[str]:
             except SystemExit:
                 raise ConfigError(f"{where}: {err.getvalue().strip().splitlines()[-1]}") from None
             loader = loader_for(argv)
-            if loader is not None:
+            if loader is not None and not _inside(getattr(args, loader.path_arg), spec.run_dir):
                 try:
                     loader.load(getattr(args, loader.path_arg), list(args.overrides))
                 except FileNotFoundError as exc:
@@ -43,3 +48,7 @@ def check_pipeline(spec: PipelineSpec) -> list[str]:
                     raise ConfigError(f"{where}: {exc}") from None
             lines.append(f"  {step.name:<14} refinery {' '.join(argv)}")
     return lines
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)

@@ -346,3 +346,15 @@ def test_ctrl_c_outside_a_command_also_leaves_the_step_interrupted(tmp_path, cal
         runner.run_pipeline(load_pipeline(path), address=None, say=lambda _: None)
     assert json.load(open(tmp_path / "runs" / "p" / "steps" / "a.json"))["status"] == "interrupted"
     assert calls["argv"] == []
+
+
+def test_run_checks_every_step_before_the_first_one_runs(tmp_path, calls, capsys):
+    from jobs.cli import main
+
+    steps = [{"name": "a", "run": "eval mc-tasks --out ${a}"}, {"name": "b", "run": "eval mc-tasks --outt ${b}"}]
+    assert main(["run", write(tmp_path, steps)]) == 2
+    assert "pipeline step 'b': refinery eval mc-tasks" in capsys.readouterr().err and calls["argv"] == []
+    # a config an earlier step writes does not exist yet: it is left to the command that reads it
+    steps[1] = {"name": "b", "run": "train pretrain ${a}/pretrain.yaml"}
+    assert main(["run", write(tmp_path, steps), "--until", "a"]) == 0, capsys.readouterr().err
+    assert calls["argv"] == [["eval", "mc-tasks", "--out", str(tmp_path / "runs" / "p" / "a")]]
