@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     from jobs.errors import EXIT_INTERRUPTED, EXIT_INVALID, CommandError
     from jobs.pipeline.check import check_pipeline
-    from jobs.pipeline.runner import StepFailed, StepInterrupted, run_pipeline
+    from jobs.pipeline.runner import PipelineBusy, StepFailed, StepInterrupted, run_pipeline
     from jobs.pipeline.spec import load_pipeline
 
     if os.path.isdir(args.pipeline):
@@ -49,6 +49,8 @@ def _run(args) -> int:
     address = args.address or os.environ.get("RAY_ADDRESS")
     try:
         outcome = run_pipeline(spec, address=address, until=args.until)
+    except PipelineBusy as exc:
+        raise CommandError(str(exc)) from None
     except StepInterrupted as exc:
         print(f"refinery: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED if exc.signum == signal.SIGINT else 128 + exc.signum

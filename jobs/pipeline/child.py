@@ -57,6 +57,13 @@ def run_logged(argv: list[str], *, log_path: str, header: str, env: dict | None 
         restore = _pass_signals_on(proc, received)
         try:
             _copy_output(proc, {proc.stdout: sys.stdout, proc.stderr: sys.stderr}, log)
+        except BaseException:
+            # This process cannot go on (the log's disk is full, ...): a child left running without us would
+            # write into a step whose state no one updates.
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
+            raise
         finally:
             restore()
         seconds = time.perf_counter() - start
@@ -126,7 +133,8 @@ def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log:
 def _write(stream: IO[str], data: bytes) -> None:
     """Bytes as they came (progress bars' carriage returns, any encoding) where the stream takes bytes."""
     buffer = getattr(stream, "buffer", None)
-    stream.flush()  # what this process printed itself comes first
+    sys.stdout.flush()  # what this process printed itself comes first, on either stream
+    sys.stderr.flush()
     if buffer is not None:
         buffer.write(data)
         buffer.flush()

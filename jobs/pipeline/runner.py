@@ -25,6 +25,7 @@ command that takes `--address` joins (starting Ray once instead of once per comm
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import glob
 import hashlib
@@ -37,6 +38,7 @@ import sys
 import threading
 from typing import Callable
 
+from jobs.errors import EXIT_INVALID, EXIT_QUARANTINED, EXIT_UNBALANCED
 from jobs.pipeline.child import run_logged
 from jobs.pipeline.spec import PLACEHOLDER, RUN_FOLDER, PipelineSpec, StepSpec, dependencies
 from schemas.atomic_files import move_aside, write_json_atomic
@@ -44,15 +46,23 @@ from schemas.digests import file_sha256
 
 STATE_DIR = "steps"
 PIPELINE_FILE = "pipeline.json"
+LOCK_FILE = ".lock"
 REPLACED = re.compile(r"^[a-z][a-z0-9-]*\.replaced-[0-9a-f]{12}(-[0-9]+)?$")
 """`<step>.replaced-<old fingerprint>[-N]`: a step folder moved aside when its fingerprint changed."""
 TAKES_ADDRESS = (("build",), ("export", "megatron"), ("mix", "doremi"), ("mix", "compare"), ("train",))
 """Commands with an --address option: they join the pipeline's Ray cluster."""
 
 
+EXIT_MEANINGS = {EXIT_INVALID: "invalid input", EXIT_QUARANTINED: "done, but shards were quarantined",
+                 EXIT_UNBALANCED: "the books did not balance"}
+"""What a refinery command's exit status says (jobs/errors.py), for the line that reports a failed step."""
+
+
 class StepFailed(RuntimeError):
     def __init__(self, step: str, command: list[str], code: int, log: str):
-        super().__init__(f"step {step!r} failed (exit {code}): refinery {shlex.join(command)}; its output is in {log}")
+        meaning = f": {EXIT_MEANINGS[code]}" if code in EXIT_MEANINGS else ""
+        super().__init__(f"step {step!r} failed (exit {code}{meaning}): refinery {shlex.join(command)}; its output "
+                         f"is in {log}")
         self.step, self.command, self.code, self.log = step, command, code, log
 
 
@@ -190,10 +200,45 @@ def _now() -> str:
 def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None = None,
                  say: Callable[[str], None] = print, env: dict | None = None) -> dict[str, str]:
     """Run the steps in order (up to and including `until`); {step: "skipped" | "ran"}. Raises StepFailed,
-    StepInterrupted."""
+    StepInterrupted, PipelineBusy (another process runs this pipeline's run folder)."""
     if until is not None and until not in {s.name for s in spec.steps}:
         raise ValueError(f"until={until!r}: no such step")
     os.makedirs(os.path.join(spec.run_dir, STATE_DIR), exist_ok=True)
+    with _only_runner(spec):
+        return _run_steps(spec, address=address, until=until, say=say, env=env)
+
+
+class PipelineBusy(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def _only_runner(spec: PipelineSpec):
+    """Hold `<run>/steps/.lock` while the steps run: two `refinery run`s of one pipeline (a second terminal, a
+    second `make demo`) would run the same step into the same folder at once. The lock goes with the process,
+    however it ends."""
+    import fcntl
+
+    path = os.path.join(spec.run_dir, STATE_DIR, LOCK_FILE)
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise PipelineBusy(f"{spec.run_dir} is in use by another `refinery run` ({holder}). Fix: wait for it "
+                               f"to finish, or stop it (Ctrl-C in its terminal) and run again") from None
+        f.truncate(0)
+        f.write(f"pid {os.getpid()} since {_now()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+
+
+def _run_steps(spec: PipelineSpec, *, address: str | None, until: str | None, say: Callable[[str], None],
+               env: dict | None) -> dict[str, str]:
     # What the report and a reader of the folder need: the steps in order and where the file was.
     write_json_atomic(os.path.join(spec.run_dir, PIPELINE_FILE),
                       {"name": spec.name, "steps": [s.name for s in spec.steps], "base_dir": spec.base_dir})

@@ -358,3 +358,26 @@ def test_run_checks_every_step_before_the_first_one_runs(tmp_path, calls, capsys
     steps[1] = {"name": "b", "run": "train pretrain ${a}/pretrain.yaml"}
     assert main(["run", write(tmp_path, steps), "--until", "a"]) == 0, capsys.readouterr().err
     assert calls["argv"] == [["eval", "mc-tasks", "--out", str(tmp_path / "runs" / "p" / "a")]]
+
+
+def test_a_second_run_of_the_same_pipeline_is_refused_while_the_first_runs(tmp_path, calls, capsys):
+    import fcntl
+
+    from jobs.cli import main
+
+    path = write(tmp_path, STEPS)
+    runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)  # leaves no lock behind
+    lock = tmp_path / "runs" / "p" / "steps" / runner.LOCK_FILE
+    with open(lock, "a+") as held:  # what the first `refinery run` holds while it runs
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("pid 4242 since then\n")
+        held.flush()
+        assert main(["run", path]) == 1
+        assert "is in use by another `refinery run` (pid 4242 since then)" in capsys.readouterr().err
+    assert runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None) == dict.fromkeys("abcd",
+                                                                                                     "skipped")
+
+
+def test_a_failed_step_says_what_its_exit_status_means():
+    assert "failed (exit 3: done, but shards were quarantined): refinery build j.yaml; its output is in x.log" in str(
+        runner.StepFailed("a", ["build", "j.yaml"], 3, "x.log"))
