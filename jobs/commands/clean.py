@@ -17,6 +17,7 @@ without --yes nothing is removed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -39,6 +40,8 @@ class Leftover:
     size: int
     note: str
     """what it is, shown after its size"""
+    also: tuple[str, ...] = ()
+    """files removed with it: a dropped step's state and log, so that a step of that name added back runs"""
 
 
 def _clean(args) -> int:
@@ -65,6 +68,8 @@ def _clean(args) -> int:
     for x in old:
         fs, p = filesystem(x.path)
         fs.rm(p, recursive=True)
+        for path in x.also:
+            os.remove(path)
     print(f"removed {len(old)} folder(s), {total / 1e6:.1f} MB")
     return 0
 
@@ -100,14 +105,21 @@ def _build_leftovers(run_dir: str, *, required: bool = True) -> list[Leftover]:
 def _pipeline_leftovers(run_dir: str) -> list[Leftover]:
     """Moved-aside step folders, then the unused phase folders of the builds in the current step folders."""
     from corpus.runtime.layout import STATS
-    from jobs.pipeline.runner import replaced_folders
+    from jobs.pipeline.runner import PIPELINE_FILE, log_path, replaced_folders, state_path
 
     now = time.time()
     out = [Leftover(path, _local_size(path), f"moved aside {_age(now - os.stat(path).st_ctime)} ago")
            for path in replaced_folders(run_dir)]
+    with open(os.path.join(run_dir, PIPELINE_FILE), encoding="utf-8") as f:
+        steps = set(json.load(f)["steps"])
     aside = {os.path.basename(x.path) for x in out}
     for step in sorted(os.listdir(run_dir)):
         if step in aside or not os.path.isdir(os.path.join(run_dir, step)):
+            continue
+        if step not in steps and os.path.isfile(state_path(run_dir, step)):
+            records = tuple(p for p in (state_path(run_dir, step), log_path(run_dir, step)) if os.path.isfile(p))
+            out.append(Leftover(os.path.join(run_dir, step), _local_size(os.path.join(run_dir, step)),
+                                "a step no longer in the pipeline file", records))
             continue
         for build in sorted(os.listdir(os.path.join(run_dir, step))):
             if os.path.isfile(os.path.join(run_dir, step, build, STATS)):

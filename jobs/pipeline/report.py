@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from corpus.report import page, plots
-from jobs.pipeline.runner import PIPELINE_FILE, STATE_DIR
+from jobs.pipeline.runner import PIPELINE_FILE, log_path, state_path
 from training.loop.metrics import read_metrics
 
 MIXTURE_FORMAT = "refinery-mixture-weights-v1"
@@ -47,7 +47,7 @@ def _steps(run_dir: str) -> list[dict]:
     doc = _json(os.path.join(run_dir, PIPELINE_FILE)) or {}
     out = []
     for name in doc.get("steps", []):
-        state = _json(os.path.join(run_dir, STATE_DIR, f"{name}.json")) or {}
+        state = _json(state_path(run_dir, name)) or {}
         out.append({"name": name, "folder": os.path.join(run_dir, name), "run_dir": run_dir, **state})
     return out
 
@@ -89,7 +89,7 @@ def _steps_table(steps: list[dict], page_dir: str) -> str:
         links = " ".join(_link(r, page_dir, os.path.relpath(os.path.dirname(r), s["folder"]).replace(".", "report"))
                          for r in reports)
         commands = "<br>".join(page.escape(" ".join(c)) for c in s.get("commands", []))
-        log = os.path.join(s["run_dir"], STATE_DIR, f"{s['name']}.log")
+        log = log_path(s["run_dir"], s["name"])
         log_link = _link(log, page_dir, "log") if os.path.isfile(log) else ""
         status = s.get("status", "not run")
         if status == "running" and any(c[1:] == ["report", s["run_dir"]] for c in s.get("commands", [])):

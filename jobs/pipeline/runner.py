@@ -7,7 +7,7 @@ steps it refers to. `<run>/steps/<step>.json` records it: `running` when the ste
 its last command has exited 0, `interrupted` after Ctrl-C. Every command's output also goes to
 `<run>/steps/<step>.log`, appended across attempts (jobs/pipeline/child.py). Then:
 
-- done with the same fingerprint: skipped;
+- done with the same fingerprint: skipped (unless its folder was removed: then it runs again);
 - running or interrupted (killed, failed or stopped earlier) with the same fingerprint: run again in the
   same folder; every command resumes from what it wrote (a build from its ledger, training from
   `checkpoints/latest`);
@@ -40,11 +40,10 @@ from typing import Callable
 
 from jobs.errors import EXIT_INVALID, EXIT_QUARANTINED, EXIT_UNBALANCED
 from jobs.pipeline.child import run_logged
-from jobs.pipeline.spec import PLACEHOLDER, RUN_FOLDER, PipelineSpec, StepSpec, dependencies
+from jobs.pipeline.spec import PLACEHOLDER, RUN_FOLDER, STATE_DIR, PipelineSpec, StepSpec, dependencies
 from schemas.atomic_files import move_aside, write_json_atomic
 from schemas.digests import file_sha256
 
-STATE_DIR = "steps"
 PIPELINE_FILE = "pipeline.json"
 LOCK_FILE = ".lock"
 REPLACED = re.compile(r"^[a-z][a-z0-9-]*\.replaced-[0-9a-f]{12}(-[0-9]+)?$")
@@ -175,22 +174,22 @@ def _build_inputs(argv: list[str]) -> list:
 
 def read_state(spec: PipelineSpec, name: str) -> dict | None:
     try:
-        with open(state_path(spec, name), encoding="utf-8") as f:
+        with open(state_path(spec.run_dir, name), encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
         return None
 
 
-def state_path(spec: PipelineSpec, name: str) -> str:
-    return os.path.join(spec.run_dir, STATE_DIR, f"{name}.json")
+def state_path(run_dir: str, step: str) -> str:
+    return os.path.join(run_dir, STATE_DIR, f"{step}.json")
 
 
-def log_path(spec: PipelineSpec, name: str) -> str:
-    return os.path.join(spec.run_dir, STATE_DIR, f"{name}.log")
+def log_path(run_dir: str, step: str) -> str:
+    return os.path.join(run_dir, STATE_DIR, f"{step}.log")
 
 
 def _write_state(spec: PipelineSpec, name: str, state: dict) -> None:
-    write_json_atomic(state_path(spec, name), state)
+    write_json_atomic(state_path(spec.run_dir, name), state)
 
 
 def _now() -> str:
@@ -260,10 +259,13 @@ def _run_steps(spec: PipelineSpec, *, address: str | None, until: str | None, sa
         prints[step.name] = fp
         state = read_state(spec, step.name)
         folder = spec.step_dir(step.name)
-        if state and state.get("fingerprint") == fp and state.get("status") == "done":
+        done = state and state.get("fingerprint") == fp and state.get("status") == "done"
+        if done and os.path.isdir(folder):
             say(f"[{step.name}] unchanged: skipped ({folder})")
             outcome[step.name] = "skipped"
         else:
+            if done:  # every step gets its folder when it starts: someone removed it to have the step redone
+                say(f"[{step.name}] its folder {folder} is gone: running it again")
             if state and state.get("fingerprint") != fp and os.path.exists(folder) and not _is_build(step):
                 aside = move_aside(folder, replaced_name(folder, state["fingerprint"]))
                 say(f"[{step.name}] settings or inputs changed: its old folder is kept as {aside} "
@@ -297,7 +299,7 @@ def _is_build(step: StepSpec) -> bool:
 def _run_step(step: StepSpec, spec: PipelineSpec, commands: list[list[str]], fp: str, attempt: int,
               shared_address: Callable[[], str], say: Callable[[str], None], env: dict | None) -> None:
     os.makedirs(spec.step_dir(step.name), exist_ok=True)
-    log = log_path(spec, step.name)
+    log = log_path(spec.run_dir, step.name)
     state = {"step": step.name, "fingerprint": fp, "status": "running", "started": _now(), "attempt": attempt,
              "commands": [["refinery", *argv] for argv in commands], "log": os.path.relpath(log, spec.run_dir)}
     _write_state(spec, step.name, state)

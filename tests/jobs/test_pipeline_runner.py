@@ -139,6 +139,7 @@ def test_until_stops_after_the_step(tmp_path, calls):
     ([{"name": "a", "run": "report x"}, {"name": "a", "run": "report y"}], "used twice"),
     ([{"name": "Bad_Name", "run": "report x"}], "not a step name"),
     ([{"name": "pipeline", "run": "report x"}], "not a step name"),
+    ([{"name": "steps", "run": "report x"}], "the folder of the steps' states and logs"),
     ([{"name": "a", "run": ["report x", "report y"], "set": {"k": 1}}], "only for a step with one command"),
     ([{"name": "a", "run": "report 'x"}], "No closing quotation"),
     ([{"name": "a", "run": "report x", "extra": 1}], "extra"),
@@ -315,6 +316,27 @@ def test_clean_lists_moved_aside_step_folders_and_unused_phase_folders_then_remo
     assert main(["clean", str(run), "--yes"]) == 0 and "removed 2 folder(s)" in capsys.readouterr().out
     assert runner.replaced_folders(str(run)) == [] and not (build / "00-clean-abcdefabcd").exists()
     assert (run / "a" / "made.txt").exists() and (build / "00-clean-0123456789").exists()
+
+    # a step dropped from the pipeline file: its folder, state and log go; added back, it runs again
+    runner.run_pipeline(load_pipeline(write(tmp_path, steps[1:])), address="x:1", say=lambda _: None)
+    assert main(["clean", str(run), "--yes"]) == 0
+    assert f"  {run / 'a'}  (0.0 MB, a step no longer in the pipeline file)" in capsys.readouterr().out
+    assert not (run / "a").exists() and not (run / "steps" / "a.json").exists()
+    assert runner.run_pipeline(load_pipeline(write(tmp_path, steps)), address="x:1", say=lambda _: None) == {
+        "a": "ran", "corpus": "skipped"}
+
+
+def test_a_done_step_whose_folder_was_removed_runs_again(tmp_path, calls):
+    import shutil
+
+    path = write(tmp_path, STEPS)
+    runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    shutil.rmtree(tmp_path / "runs" / "p" / "c")
+    said = []
+    outcome = runner.run_pipeline(load_pipeline(path), address="x:1", say=said.append)
+    # c's fingerprint is the same (same commands and inputs), so d, which depends on it, stays done
+    assert outcome == {"a": "skipped", "b": "skipped", "c": "ran", "d": "skipped"}
+    assert f"[c] its folder {tmp_path / 'runs' / 'p' / 'c'} is gone: running it again" in said
 
 
 @pytest.mark.parametrize("make, argv, message", [
