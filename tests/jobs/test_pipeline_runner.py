@@ -401,5 +401,5 @@ def test_a_second_run_of_the_same_pipeline_is_refused_while_the_first_runs(tmp_p
 
 
 def test_a_failed_step_says_what_its_exit_status_means():
-    assert "failed (exit 3: done, but shards were quarantined): refinery build j.yaml; its output is in x.log" in str(
-        runner.StepFailed("a", ["build", "j.yaml"], 3, "x.log"))
+    failed = str(runner.StepFailed("a", ["build", "j.yaml"], 3, "x.log"))
+    assert "failed (exit 3: done, but shards were quarantined): refinery build j.yaml; its output is in x.log" in failed
