@@ -56,7 +56,7 @@ def run_logged(argv: list[str], *, log_path: str, header: str, env: dict | None 
         received: list[int] = []
         restore = _pass_signals_on(proc, received)
         try:
-            _copy_output(proc, {proc.stdout: sys.stdout, proc.stderr: sys.stderr}, log)
+            ends_line = _copy_output(proc, {proc.stdout: sys.stdout, proc.stderr: sys.stderr}, log)
         except BaseException:
             # This process cannot go on (the log's disk is full, ...): a child left running without us would
             # write into a step whose state no one updates.
@@ -69,7 +69,8 @@ def run_logged(argv: list[str], *, log_path: str, header: str, env: dict | None 
         seconds = time.perf_counter() - start
         code = proc.returncode
         why = f", after {signal.Signals(received[0]).name} was passed on" if received else ""
-        log.write(f"=== {_now()} exit {code}{why} ({seconds:.1f} s)\n".encode())
+        # the footer on a line of its own, also after output that ended without a newline (a progress bar)
+        log.write(f"{'' if ends_line else chr(10)}=== {_now()} exit {code}{why} ({seconds:.1f} s)\n".encode())
     return CommandResult(code=code, signal=received[0] if received else None, seconds=seconds)
 
 
@@ -95,8 +96,9 @@ def _pass_signals_on(proc: subprocess.Popen, received: list[int]):
     return restore
 
 
-def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log: IO[bytes]) -> None:
-    """Copy the child's pipes to their targets and the log until it exits and its pipes are drained.
+def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log: IO[bytes]) -> bool:
+    """Copy the child's pipes to their targets and the log until it exits and its pipes are drained; whether
+    what the log got last ended a line.
 
     One thread and a selector: no reader thread can be left blocked on a pipe that a grandchild (a
     process the command started and left running) still holds open after the child has exited."""
@@ -106,6 +108,7 @@ def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log:
         sel.register(pipe, selectors.EVENT_READ)
     open_pipes = len(targets)
     exited = False
+    ends_line = True
     while open_pipes:
         ready = sel.select(timeout=0 if exited else 0.2)
         if not ready and exited:
@@ -121,6 +124,7 @@ def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log:
                 continue
             log.write(data)
             log.flush()
+            ends_line = data.endswith(b"\n")
             _write(targets[key.fileobj], data)
         if not exited and proc.poll() is not None:
             exited = True
@@ -128,6 +132,7 @@ def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log:
     proc.wait()
     for pipe in targets:
         pipe.close()
+    return ends_line
 
 
 def _write(stream: IO[str], data: bytes) -> None:

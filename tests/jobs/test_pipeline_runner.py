@@ -403,3 +403,14 @@ def test_a_second_run_of_the_same_pipeline_is_refused_while_the_first_runs(tmp_p
 def test_a_failed_step_says_what_its_exit_status_means():
     failed = str(runner.StepFailed("a", ["build", "j.yaml"], 3, "x.log"))
     assert "failed (exit 3: done, but shards were quarantined): refinery build j.yaml; its output is in x.log" in failed
+
+
+def test_the_log_footer_gets_its_own_line_after_output_without_a_newline(tmp_path, capsys):
+    log = tmp_path / "x.log"
+    code = "import sys; sys.stdout.write('step 3/3\\r'); sys.stderr.write('no newline'); sys.exit(4)"
+    assert run_logged([sys.executable, "-c", code], log_path=str(log), header="h").code == 4
+    header, rest = log.read_bytes().decode().split("\n", 1)
+    body, footer = rest.rsplit("=== ", 1)
+    assert header.endswith(" h") and footer.split()[1:3] == ["exit", "4"]
+    assert body in ("no newlinestep 3/3\r\n", "step 3/3\rno newline\n")  # either pipe may come first
+    assert capsys.readouterr() == ("step 3/3\r", "no newline")
