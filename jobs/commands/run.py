@@ -3,8 +3,8 @@
 Each step is one or more refinery commands run in a child process; a step whose commands, config files,
 inputs and upstream steps are unchanged since it last finished is skipped, and a step that was
 interrupted resumes (jobs/pipeline/runner.py). Each command's output is shown and also appended to
-`<run>/steps/<step>.log`; Ctrl-C is passed on to the running command, which stops as it would when run
-by hand (jobs/pipeline/child.py). `jobs/llama_mini.yaml` is the whole LLaMA-1 recipe at tiny size; `make
+`<run>/steps/<step>.log`; on Ctrl-C the running command stops as it would when run by hand, and the
+step is marked interrupted (jobs/pipeline/child.py). `jobs/llama_mini.yaml` is the whole LLaMA-1 recipe at tiny size; `make
 demo` runs it.
 """
 

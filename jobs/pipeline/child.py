@@ -1,16 +1,16 @@
-"""One command of a pipeline step in a child process: its output shown and kept, Ctrl-C passed on to it.
+"""One command of a pipeline step in a child process: its output shown and kept, its Ctrl-C waited for.
 
 - Output: the child's stdout and stderr reach this process's stdout and stderr as before, and are also
   appended to the step's log file (`<run>/steps/<step>.log`), framed by a header line (time, what runs)
   and a footer line (time, exit code, seconds), so a failure that scrolled off the terminal, or
   happened in an unattended run, can still be read. Python children run unbuffered (PYTHONUNBUFFERED):
   through a pipe they would otherwise hold their prints back until they exit.
-- Signals: the child runs in its own process group, so the terminal's Ctrl-C reaches only this process,
-  which passes it on to the child's group exactly once per press and keeps waiting: the child stops the
-  way it does when run by hand (a build commits the shards in flight, training saves what it can) and
-  its exit code and last lines still reach the log. `kill -INT` / SIGTERM / SIGHUP sent to this process
-  alone are passed on the same way, so no child is left running on its own. The child's stdin is
-  /dev/null: from a background process group, reading the terminal would stop it (SIGTTIN).
+- Signals: the child stays in this process's group, so that whatever stops the group (a terminal's
+  Ctrl-C, a scheduler or a test killing the group) stops the command too. The terminal's Ctrl-C reaches
+  the child directly; this process only notes it and keeps waiting, so the child stops the way it does
+  when run by hand (a build commits the shards in flight) and its exit code and last lines still reach the
+  log. A second Ctrl-C is passed on to the child (for a SIGINT sent to this process alone, `kill -INT`,
+  that is the first the child gets). SIGTERM and SIGHUP sent to this process are passed on at once.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class CommandResult:
     code: int
     """the child's exit status (negative: killed by that signal)"""
     signal: int | None
-    """the first signal this process received and passed on (SIGINT for Ctrl-C), else None"""
+    """the first signal this process received while the child ran (SIGINT for Ctrl-C), else None"""
     seconds: float
 
 
@@ -51,8 +51,7 @@ def run_logged(argv: list[str], *, log_path: str, header: str, env: dict | None 
     with open(log_path, "ab") as log:
         log.write(f"=== {_now()} {header}\n".encode())
         log.flush()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=child_env, process_group=0)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env)
         received: list[int] = []
         restore = _pass_signals_on(proc, received)
         try:
@@ -61,30 +60,32 @@ def run_logged(argv: list[str], *, log_path: str, header: str, env: dict | None 
             # This process cannot go on (the log's disk is full, ...): a child left running without us would
             # write into a step whose state no one updates.
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.terminate()
                 proc.wait()
             raise
         finally:
             restore()
         seconds = time.perf_counter() - start
         code = proc.returncode
-        why = f", after {signal.Signals(received[0]).name} was passed on" if received else ""
+        why = f", after {signal.Signals(received[0]).name}" if received else ""
         # the footer on a line of its own, also after output that ended without a newline (a progress bar)
         log.write(f"{'' if ends_line else chr(10)}=== {_now()} exit {code}{why} ({seconds:.1f} s)\n".encode())
     return CommandResult(code=code, signal=received[0] if received else None, seconds=seconds)
 
 
 def _pass_signals_on(proc: subprocess.Popen, received: list[int]):
-    """Install handlers that send SIGINT / SIGTERM / SIGHUP on to the child's process group; returns the
-    function that puts the previous handlers back. Only the main thread may set handlers: elsewhere (a
-    caller's worker thread) the child gets signals from no one but its own process group's senders."""
+    """Install the handlers of the module's notes (SIGINT: noted, passed on from the second one; SIGTERM,
+    SIGHUP: passed on); returns the function that puts the previous handlers back. Only the main thread
+    may set handlers: elsewhere (a caller's worker thread) the child gets only what its group gets."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def pass_on(signum, _frame):
         received.append(signum)
+        if signum == signal.SIGINT and received.count(signal.SIGINT) == 1:
+            return  # the terminal sent it to the child as well
         try:
-            os.killpg(proc.pid, signum)
+            proc.send_signal(signum)
         except ProcessLookupError:  # it has exited already; its exit is being read
             pass
 

@@ -69,9 +69,10 @@ class StepInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM / SIGHUP) while a step ran: the step's state says `interrupted`. A KeyboardInterrupt
     still, so that code which lets Ctrl-C through keeps doing so."""
 
-    def __init__(self, step: str, signum: int, log: str):
+    def __init__(self, step: str, signum: int, log: str, finished: bool = False):
         output = f"; its output is in {log}" if os.path.exists(log) else ""
-        super().__init__(f"interrupted in step {step!r} ({signal.Signals(signum).name}){output}; "
+        where = f"after step {step!r} had finished" if finished else f"in step {step!r}"
+        super().__init__(f"interrupted {where} ({signal.Signals(signum).name}){output}; "
                          f"run the same command again to resume")
         self.step, self.signum, self.log = step, signum, log
 
@@ -271,7 +272,10 @@ def _run_steps(spec: PipelineSpec, *, address: str | None, until: str | None, sa
                 say(f"[{step.name}] settings or inputs changed: its old folder is kept as {aside} "
                     f"(`refinery clean {spec.run_dir}` removes it)")
             elif state and state.get("status") in ("running", "interrupted") and state.get("fingerprint") == fp:
-                say(f"[{step.name}] was {'interrupted' if state['status'] == 'interrupted' else 'stopped'}: resuming")
+                # `running` with an exit code: a command failed; without one: killed (SIGKILL, a crash, power)
+                failed = state["status"] == "running" and "exit_code" in state
+                say(f"[{step.name}] " + (f"failed last time (exit {state['exit_code']}): resuming" if failed
+                                         else "was interrupted: resuming"))
             attempt = state.get("attempt", 1) + 1 if state and state.get("fingerprint") == fp else 1
             _run_step(step, spec, commands, fp, attempt, shared_address, say, env)
             outcome[step.name] = "ran"
@@ -317,7 +321,9 @@ def _run_step(step: StepSpec, spec: PipelineSpec, commands: list[list[str]], fp:
                                 header=f"step {step.name}, attempt {attempt}, command {i}/{len(commands)}: "
                                        f"refinery {shlex.join(argv)}")
             seconds += result.seconds
-            if result.signal is not None:
+            # A Ctrl-C that came as the command was exiting can leave it with exit 0 and its work done: then
+            # only what comes after it is stopped.
+            if result.signal is not None and (result.code != 0 or i < len(commands)):
                 state.update(status="interrupted", interrupted=_now(), exit_code=result.code)
                 _write_state(spec, step.name, state)
                 raise StepInterrupted(step.name, result.signal, log)
@@ -336,6 +342,8 @@ def _run_step(step: StepSpec, spec: PipelineSpec, commands: list[list[str]], fp:
     state.update(status="done", finished=_now(), seconds=round(seconds, 1))
     _write_state(spec, step.name, state)
     say(f"[{step.name}] done in {state['seconds']:.0f} s")
+    if result.signal is not None:
+        raise StepInterrupted(step.name, result.signal, log, finished=True)
 
 
 def _start_local_ray(say: Callable[[str], None]) -> str:

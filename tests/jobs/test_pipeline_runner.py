@@ -6,6 +6,7 @@ few lines of Python); tests/jobs/test_llama_mini.py runs the real chain end to e
 
 import json
 import os
+import re
 import signal
 import sys
 
@@ -28,7 +29,7 @@ def write(tmp_path, steps, name="p"):
 def calls(monkeypatch):
     """Every command the runner starts: argv after `refinery`; it 'succeeds' and writes `made.txt` into
     the folder given by --out, unless the test sets `fail` to a command name."""
-    made = {"argv": [], "fail": None, "interrupt": None}
+    made = {"argv": [], "fail": None, "interrupt": None, "interrupt_at_exit": None}
 
     def fake_run(cmd, *, log_path, header, env=None):
         argv = cmd[3:]  # [python, -m, jobs.cli, ...]
@@ -37,6 +38,8 @@ def calls(monkeypatch):
             log.write(f"=== {header}\n")
         if made["interrupt"] and made["interrupt"] in argv:
             return CommandResult(code=130, signal=signal.SIGINT, seconds=0.0)
+        if made["interrupt_at_exit"] and made["interrupt_at_exit"] in argv:  # Ctrl-C as it exited, work done
+            return CommandResult(code=0, signal=signal.SIGINT, seconds=0.0)
         if made["fail"] and made["fail"] in argv:
             return CommandResult(code=1, signal=None, seconds=0.0)
         if "--out" in argv:
@@ -122,7 +125,7 @@ def test_a_failed_step_stops_the_run_and_resumes_in_its_folder(tmp_path, calls):
     said = []
     outcome = runner.run_pipeline(load_pipeline(path), address="x:1", say=said.append)
     assert outcome == {"a": "skipped", "b": "ran", "c": "ran", "d": "ran"}
-    assert "[b] was stopped: resuming" in said
+    assert "[b] failed last time (exit 1): resuming" in said
     assert not any(n.startswith("b.replaced") for n in os.listdir(tmp_path / "runs" / "p"))
 
 
@@ -217,25 +220,38 @@ def test_a_step_log_keeps_every_attempt_and_the_output_still_reaches_the_termina
     assert '<a href="steps/a.log">log</a>' in page and '<a href="steps/b.log">log</a>' in page
 
 
-CHILD_THAT_PRESSES_CTRL_C = """
+CHILD_THAT_IS_INTERRUPTED = """
 import os, signal, sys, time
+sent = 0
 def stop(*_):
-    print("child: stopping cleanly", flush=True)
+    print(f"child: stopping cleanly after {sent} SIGINT(s) to the runner", flush=True)
     sys.exit(130)
 signal.signal(signal.SIGINT, stop)
 print("child: started", flush=True)
-os.kill(os.getppid(), signal.SIGINT)   # as if the user pressed Ctrl-C while this command ran
-time.sleep(30)
-sys.exit(3)                            # never passed on: the test fails instead of hanging
+sent += 1
+os.kill(os.getppid(), signal.SIGINT)      # the runner's share of a terminal's Ctrl-C, or a `kill -INT`
+if sys.argv[1] == "terminal":
+    os.kill(os.getpid(), signal.SIGINT)   # ours: the terminal sends it to the whole process group
+for _ in range(150):                      # `kill -INT` again until the runner passes one on (signals of one
+    time.sleep(0.2)                       # kind are not queued: two at once may arrive as one)
+    sent += 1
+    os.kill(os.getppid(), signal.SIGINT)
+sys.exit(3)                               # never stopped: the test fails instead of hanging
 """
 
 
-def test_ctrl_c_is_passed_on_to_the_running_command_and_waited_for(tmp_path, capsys):
+@pytest.mark.parametrize("how", ["terminal", "kill"])
+def test_ctrl_c_is_waited_for_and_a_second_one_passed_on(tmp_path, capsys, how):
+    # A terminal's Ctrl-C reaches the whole process group: the command stops by itself while the runner
+    # waits. A SIGINT sent to the runner alone reaches the command from the second one on.
     log = tmp_path / "steps" / "x.log"
-    result = run_logged([sys.executable, "-c", CHILD_THAT_PRESSES_CTRL_C], log_path=str(log), header="x")
+    argv = [sys.executable, "-c", CHILD_THAT_IS_INTERRUPTED, how]
+    result = run_logged(argv, log_path=str(log), header="x")
     assert (result.code, result.signal) == (130, signal.SIGINT)
     text = log.read_text()
-    assert "child: started" in text and "child: stopping cleanly" in text
+    assert "child: started" in text
+    stopped = re.search(r"child: stopping cleanly after (\d+) SIGINT", text)
+    assert stopped and (int(stopped.group(1)) == 1 if how == "terminal" else int(stopped.group(1)) >= 2)
     assert text.splitlines()[-1].split()[2:5] == ["exit", "130,", "after"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # ours is back
     assert "child: stopping cleanly" in capsys.readouterr().out
@@ -414,3 +430,16 @@ def test_the_log_footer_gets_its_own_line_after_output_without_a_newline(tmp_pat
     assert header.endswith(" h") and footer.split()[1:3] == ["exit", "4"]
     assert body in ("no newlinestep 3/3\r\n", "step 3/3\rno newline\n")  # either pipe may come first
     assert capsys.readouterr() == ("step 3/3\r", "no newline")
+
+
+def test_ctrl_c_as_a_step_finished_keeps_the_step_done_and_stops_before_the_next(tmp_path, calls):
+    path = write(tmp_path, STEPS)
+    calls["interrupt_at_exit"] = "mc-tasks"  # b's first command, which exits 0 with a Ctrl-C noted
+    with pytest.raises(runner.StepInterrupted, match="interrupted in step 'b'"):
+        runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    assert json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))["status"] == "interrupted"  # report: not run
+    calls["interrupt_at_exit"] = "report"  # b's last command
+    with pytest.raises(runner.StepInterrupted, match="interrupted after step 'b' had finished"):
+        runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    assert json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))["status"] == "done"
+    assert not (tmp_path / "runs" / "p" / "steps" / "c.json").exists()
