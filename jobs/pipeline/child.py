@@ -28,6 +28,9 @@ from typing import IO
 
 PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 CHUNK = 1 << 16
+DRAIN_S = 2.0
+"""After the child has exited, how long its pipes are still read: enough for what it wrote last, bounded for a
+process it left running that keeps writing into them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,11 +111,12 @@ def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log:
         os.set_blocking(pipe.fileno(), False)
         sel.register(pipe, selectors.EVENT_READ)
     open_pipes = len(targets)
-    exited = False
+    exited = None  # when the child was seen to have exited
     ends_line = True
+    unwritable: set[int] = set()  # targets that failed (`refinery run | head` closed its end): the log goes on
     while open_pipes:
         ready = sel.select(timeout=0 if exited else 0.2)
-        if not ready and exited:
+        if exited and (not ready or time.monotonic() - exited > DRAIN_S):
             break  # drained; what a grandchild may still write is not this command's
         for key, _ in ready:
             try:
@@ -126,9 +130,14 @@ def _copy_output(proc: subprocess.Popen, targets: dict[IO[bytes], IO[str]], log:
             log.write(data)
             log.flush()
             ends_line = data.endswith(b"\n")
-            _write(targets[key.fileobj], data)
+            target = targets[key.fileobj]
+            if id(target) not in unwritable:
+                try:
+                    _write(target, data)
+                except OSError:
+                    unwritable.add(id(target))
         if not exited and proc.poll() is not None:
-            exited = True
+            exited = time.monotonic()
     sel.close()
     proc.wait()
     for pipe in targets:

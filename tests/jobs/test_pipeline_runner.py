@@ -443,3 +443,30 @@ def test_ctrl_c_as_a_step_finished_keeps_the_step_done_and_stops_before_the_next
         runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
     assert json.load(open(tmp_path / "runs" / "p" / "steps" / "b.json"))["status"] == "done"
     assert not (tmp_path / "runs" / "p" / "steps" / "c.json").exists()
+
+
+def test_a_process_the_command_leaves_running_does_not_hold_the_runner(tmp_path, capsys):
+    # The grandchild inherits the command's stdout and sleeps: the runner returns when the command exits.
+    code = ("import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+            "print('grandchild', p.pid, flush=True)")
+    result = run_logged([sys.executable, "-c", code], log_path=str(tmp_path / "x.log"), header="h")
+    pid = int(re.search(r"grandchild (\d+)", (tmp_path / "x.log").read_text()).group(1))
+    try:
+        os.kill(pid, 0)  # still alive: the runner did not wait for it
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert result.code == 0
+
+
+def test_a_closed_terminal_stream_does_not_stop_the_log(tmp_path, monkeypatch):
+    class ClosedPipe:  # `refinery run | head` after head has exited
+        def write(self, _):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    code = "print('line\\n' * 20000, end='')"
+    result = run_logged([sys.executable, "-c", code], log_path=str(tmp_path / "x.log"), header="h")
+    assert result.code == 0 and (tmp_path / "x.log").read_text().count("line\n") == 20000
