@@ -18,7 +18,12 @@ from jobs.commands._training import ADDRESS_HELP
 
 
 def register(subparsers) -> None:
-    run = subparsers.add_parser("run", help="run a pipeline file: every step, skipping those already done")
+    run = subparsers.add_parser(
+        "run", help="run a pipeline file: every step, skipping those already done",
+        description="Run a pipeline file's steps in order: a finished step whose commands, files and upstream "
+                    "steps are unchanged is skipped, an interrupted one resumes. Each step's output is shown and "
+                    "also appended to <output>/<name>/steps/<step>.log; Ctrl-C stops the running command as it "
+                    "would by hand, and the same command resumes.")
     run.add_argument("pipeline", help="pipeline file, e.g. jobs/llama_mini.yaml")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a value of the pipeline file, e.g. steps.7.set.schedule\\.train_steps=50 "
