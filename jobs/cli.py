@@ -130,6 +130,7 @@ def _validate(args) -> int:
 def _validate_pipeline(args) -> int:
     """A pipeline file (`refinery run`): its steps, their commands and every config they load, before any runs."""
     from jobs.pipeline.check import check_pipeline
+    from jobs.pipeline.runner import step_status
     from jobs.pipeline.spec import load_pipeline
 
     if args.output:
@@ -141,6 +142,9 @@ def _validate_pipeline(args) -> int:
           f"training config it names loads)")
     print(f"output: {os.path.abspath(spec.run_dir)}")
     print("\n".join(lines))
+    print("what `refinery run` would do now:")
+    for name, status in step_status(spec).items():
+        print(f"  {name:<14} {status}")
     return 0
 
 

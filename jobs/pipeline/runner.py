@@ -284,6 +284,36 @@ def _run_steps(spec: PipelineSpec, *, address: str | None, until: str | None, sa
     return outcome
 
 
+def step_status(spec: PipelineSpec) -> dict[str, str]:
+    """What `refinery run` would do with each step now, by the same rules, without running or writing anything
+    (`refinery validate PIPELINE.yaml` prints it). A step that depends on one that will run is decided only
+    then: that step's output (a ${sha256:...}) or fingerprint may change."""
+    skipped: dict[str, str] = {}  # fingerprints of the steps that would be skipped
+    out: dict[str, str] = {}
+    for step in spec.steps:
+        waiting = [d for d in dependencies(step, spec) if d not in skipped]
+        if waiting:
+            out[step.name] = f"decided once {waiting[0]} has run"
+            continue
+        fp = fingerprint(step, spec, step_commands(step, spec), skipped)
+        state = read_state(spec, step.name) or {}
+        same = state.get("fingerprint") == fp
+        if not state:
+            out[step.name] = "not run yet"
+        elif same and state.get("status") == "done" and os.path.isdir(spec.step_dir(step.name)):
+            out[step.name] = "done: skipped"
+            skipped[step.name] = fp
+        elif same and state.get("status") == "done":
+            out[step.name] = "done, but its folder is gone: runs again"
+        elif same:
+            out[step.name] = "interrupted: resumes in its folder"
+        else:
+            out[step.name] = "changed since it ran: runs afresh" + (
+                "" if _is_build(step) or not os.path.exists(spec.step_dir(step.name))
+                else " (its old folder is moved aside)")
+    return out
+
+
 def replaced_name(folder: str, old_fingerprint: str) -> str:
     return f"{folder}.replaced-{old_fingerprint[:12]}"
 

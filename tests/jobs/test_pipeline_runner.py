@@ -470,3 +470,28 @@ def test_a_closed_terminal_stream_does_not_stop_the_log(tmp_path, monkeypatch):
     code = "print('line\\n' * 20000, end='')"
     result = run_logged([sys.executable, "-c", code], log_path=str(tmp_path / "x.log"), header="h")
     assert result.code == 0 and (tmp_path / "x.log").read_text().count("line\n") == 20000
+
+
+def test_validate_says_what_run_would_do_with_each_step(tmp_path, calls, capsys):
+    from jobs.cli import main
+
+    def statuses(path):
+        assert main(["validate", path]) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out.split("what `refinery run` would do now:\n")[1]
+        return dict(line.strip().split(None, 1) for line in out.splitlines())
+
+    path = write(tmp_path, STEPS)
+    after_a = dict.fromkeys("bcd", "decided once a has run")
+    assert statuses(path) == {"a": "not run yet", **after_a}
+    assert not (tmp_path / "runs").exists()  # validate writes nothing
+    calls["fail"] = "mc-tasks"
+    with pytest.raises(runner.StepFailed):
+        runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    assert statuses(path) == {"a": "done: skipped", "b": "interrupted: resumes in its folder",
+                              "c": "not run yet", "d": "decided once b has run"}
+    calls["fail"] = None
+    runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None)
+    assert set(statuses(path).values()) == {"done: skipped"}
+    changed = [dict(STEPS[0], run="tokenizer train --run y --out ${a}")] + STEPS[1:]
+    assert statuses(write(tmp_path, changed)) == {
+        "a": "changed since it ran: runs afresh (its old folder is moved aside)", **after_a}
