@@ -45,11 +45,22 @@ class Leftover:
 
 
 def _clean(args) -> int:
-    from corpus.io.files import filesystem
-    from jobs.pipeline.runner import PIPELINE_FILE
+    from jobs.pipeline.runner import PIPELINE_FILE, PipelineBusy, only_runner
 
     pipeline = os.path.isfile(os.path.join(args.run_dir, PIPELINE_FILE))
-    old = _pipeline_leftovers(args.run_dir) if pipeline else _build_leftovers(args.run_dir)
+    if pipeline:
+        try:
+            with only_runner(args.run_dir, doing="clean again"):  # held until the folders are gone
+                return _remove(args, _pipeline_leftovers(args.run_dir), pipeline=True)
+        except PipelineBusy as exc:
+            raise CommandError(str(exc)) from None
+    return _remove(args, _build_leftovers(args.run_dir), pipeline=False)
+
+
+def _remove(args, old: list[Leftover], *, pipeline: bool) -> int:
+    """List `old`, ask (or --yes), remove."""
+    from corpus.io.files import filesystem
+
     if not old:
         print(f"{args.run_dir}: " + ("no step folder was moved aside and every build's phase folders are in use; "
                                      if pipeline else "every phase folder is in use by the last build; ")

@@ -204,7 +204,7 @@ def run_pipeline(spec: PipelineSpec, *, address: str | None, until: str | None =
     if until is not None and until not in {s.name for s in spec.steps}:
         raise ValueError(f"until={until!r}: no such step")
     os.makedirs(os.path.join(spec.run_dir, STATE_DIR), exist_ok=True)
-    with _only_runner(spec):
+    with only_runner(spec.run_dir):
         return _run_steps(spec, address=address, until=until, say=say, env=env)
 
 
@@ -213,21 +213,21 @@ class PipelineBusy(RuntimeError):
 
 
 @contextlib.contextmanager
-def _only_runner(spec: PipelineSpec):
+def only_runner(run_dir: str, doing: str = "run again"):
     """Hold `<run>/steps/.lock` while the steps run: two `refinery run`s of one pipeline (a second terminal, a
-    second `make demo`) would run the same step into the same folder at once. The lock goes with the process,
-    however it ends."""
+    second `make demo`) would run the same step into the same folder at once, and `refinery clean` would
+    remove folders a running build is writing. The lock goes with the process, however it ends."""
     import fcntl
 
-    path = os.path.join(spec.run_dir, STATE_DIR, LOCK_FILE)
+    path = os.path.join(run_dir, STATE_DIR, LOCK_FILE)
     with open(path, "a+", encoding="utf-8") as f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise PipelineBusy(f"{spec.run_dir} is in use by another `refinery run` ({holder}). Fix: wait for it "
-                               f"to finish, or stop it (Ctrl-C in its terminal) and run again") from None
+            raise PipelineBusy(f"{run_dir} is in use by a `refinery run` ({holder}). Fix: wait for it to finish, "
+                               f"or stop it (Ctrl-C in its terminal), and {doing}") from None
         f.truncate(0)
         f.write(f"pid {os.getpid()} since {_now()}\n")
         f.flush()

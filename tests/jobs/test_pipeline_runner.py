@@ -398,7 +398,7 @@ def test_run_checks_every_step_before_the_first_one_runs(tmp_path, calls, capsys
     assert calls["argv"] == [["eval", "mc-tasks", "--out", str(tmp_path / "runs" / "p" / "a")]]
 
 
-def test_a_second_run_of_the_same_pipeline_is_refused_while_the_first_runs(tmp_path, calls, capsys):
+def test_a_second_run_or_a_clean_of_the_same_pipeline_is_refused_while_the_first_runs(tmp_path, calls, capsys):
     import fcntl
 
     from jobs.cli import main
@@ -411,7 +411,10 @@ def test_a_second_run_of_the_same_pipeline_is_refused_while_the_first_runs(tmp_p
         held.write("pid 4242 since then\n")
         held.flush()
         assert main(["run", path]) == 1
-        assert "is in use by another `refinery run` (pid 4242 since then)" in capsys.readouterr().err
+        assert "is in use by a `refinery run` (pid 4242 since then)" in capsys.readouterr().err
+        # nor may clean remove folders while steps run (a build writes a phase folder its stats do not name yet)
+        assert main(["clean", str(tmp_path / "runs" / "p"), "--yes"]) == 1
+        assert "and clean again" in capsys.readouterr().err
     assert runner.run_pipeline(load_pipeline(path), address="x:1", say=lambda _: None) == dict.fromkeys("abcd",
                                                                                                      "skipped")
 
