@@ -11,7 +11,7 @@ its last command has exited 0, `interrupted` after Ctrl-C. Every command's outpu
 - running or interrupted (killed, failed or stopped earlier) with the same fingerprint: run again in the
   same folder; every command resumes from what it wrote (a build from its ledger, training from
   `checkpoints/latest`);
-- another fingerprint: the old folder is moved aside to `<step>.replaced-<old fingerprint>` (nothing
+- another fingerprint: the old folder, unless empty, is moved aside to `<step>.replaced-<old fingerprint>` (nothing
   is deleted; `refinery clean RUN_DIR` lists and removes them) and the step starts afresh; steps after
   it that refer to it follow, since their fingerprints contain its. A build keeps its folder: its
   phases are keyed by their settings already.
@@ -267,7 +267,9 @@ def _run_steps(spec: PipelineSpec, *, address: str | None, until: str | None, sa
         else:
             if done:  # every step gets its folder when it starts: someone removed it to have the step redone
                 say(f"[{step.name}] its folder {folder} is gone: running it again")
-            if state and state.get("fingerprint") != fp and os.path.exists(folder) and not _is_build(step):
+            if state and state.get("fingerprint") != fp and os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)  # nothing to keep (a step that writes elsewhere, e.g. the report)
+            elif state and state.get("fingerprint") != fp and os.path.exists(folder) and not _is_build(step):
                 aside = move_aside(folder, replaced_name(folder, state["fingerprint"]))
                 say(f"[{step.name}] settings or inputs changed: its old folder is kept as {aside} "
                     f"(`refinery clean {spec.run_dir}` removes it)")

@@ -89,6 +89,9 @@ def test_unchanged_steps_are_skipped_and_a_change_reruns_the_step_and_what_follo
     aside = [n for n in os.listdir(tmp_path / "runs" / "p") if n.startswith("a.replaced-")]
     assert len(aside) == 1 and any("its old folder is kept as" in s and aside[0] in s for s in said)
     assert (tmp_path / "runs" / "p" / aside[0] / "made.txt").read_text().startswith("tokenizer train --run x")
+    # d (`report ${pipeline}`) wrote nothing into its folder (the fake commands write only to --out): nothing
+    # to keep aside; b and c wrote theirs
+    assert sorted(n.split(".")[0] for n in os.listdir(tmp_path / "runs" / "p") if ".replaced-" in n) == ["a", "b", "c"]
 
 
 def test_a_change_reruns_only_its_dependants(tmp_path, calls):
