@@ -27,8 +27,29 @@ from corpus.dedup.layout import ROW_MASK, ordinal_of, peak_rss_mb, priority_of, 
 from corpus.dedup.minhash import shingle
 from corpus.io.files import join
 
-SETS = pa.schema([("node", pa.int64()), ("shingles", pa.large_list(pa.uint64()))])
-"""A candidate document's shingle set (sorted uint64 hashes, no repeats), at the shard checking its pairs."""
+SETS = pa.schema([("node", pa.int64()), ("shingles", pa.large_binary())])
+"""A candidate document's shingle set (sorted uint64 hashes, no repeats, as little-endian bytes), at the shard
+checking its pairs. One binary value per set: as a Parquet list, each of the millions of hashes carried
+its own repetition and definition levels, and writing and reading them cost 3x more."""
+
+
+def to_blobs(sets: list[np.ndarray]) -> pa.Array:
+    """uint64 arrays -> one large_binary value each (their bytes, without a copy per value)."""
+    sizes = np.array([len(x) for x in sets], np.int64) * 8
+    offsets = np.zeros(len(sets) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    data = np.concatenate(sets).astype("<u8", copy=False) if sets else np.zeros(0, "<u8")
+    return pa.Array.from_buffers(pa.large_binary(), len(sets), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def from_blobs(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """A large_binary column of to_blobs -> (offsets into values, in hashes; values uint64), no copy."""
+    blobs = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if not len(blobs):
+        return np.zeros(1, np.int64), np.zeros(0, np.uint64)
+    _, offsets, data = blobs.buffers()
+    offsets = np.frombuffer(offsets, np.int64)[blobs.offset: blobs.offset + len(blobs) + 1]
+    return offsets // 8, np.frombuffer(data, "<u8")
 
 
 def sorted_set(hashes: np.ndarray) -> np.ndarray:
@@ -83,15 +104,11 @@ class ShingleSetWorker:
         dest, node = np.unique(np.stack([dest[here], node[here]]), axis=1)
         docs, at = np.unique(node, return_inverse=True)
         sets = self._sets(item, docs & ROW_MASK)
-        lengths = np.array([len(s) for s in sets], np.int64)
-        offsets = np.zeros(len(node) + 1, np.int64)
-        np.cumsum(lengths[at], out=offsets[1:])
-        values = np.concatenate([sets[i] for i in at]) if len(at) else np.zeros(0, np.uint64)
-        table = pa.table({"node": node, "shingles": pa.LargeListArray.from_arrays(offsets, values)}, schema=SETS)
+        table = pa.table({"node": node, "shingles": to_blobs([sets[i] for i in at])}, schema=SETS)
         # sorted random 64-bit hashes barely compress (zstd: 4% smaller, 3x the write and read time)
         shuffle_write(join(self.phase_dir, "shingles", "out"), item.key, table, dest, self.shards, compression="none")
         return {"key": item.key, "rows_in": len(u), "documents": len(docs), "set_rows": len(node),
-                "shingles": int(offsets[-1]), "peak_rss_mb": peak_rss_mb()}
+                "shingles": sum(len(sets[i]) for i in at), "peak_rss_mb": peak_rss_mb()}
 
 
 class VerifyWorker:
@@ -109,8 +126,7 @@ class VerifyWorker:
         node = t.column("node").to_numpy()
         order = np.argsort(node)
         node = node[order]
-        lists = t.column("shingles").combine_chunks() if t.num_rows else pa.array([], SETS.field(1).type)
-        offsets, values = lists.offsets.to_numpy(), lists.values.to_numpy()
+        offsets, values = from_blobs(t.column("shingles"))
 
         def set_of(x: int) -> np.ndarray | None:
             k = int(np.searchsorted(node, x))
