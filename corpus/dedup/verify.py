@@ -56,7 +56,12 @@ def sorted_set(hashes: np.ndarray) -> np.ndarray:
     """A document's shingle hashes sorted, without repeats (a sort and a compare: np.unique's hash table
     cost 3x more on these)."""
     h = np.sort(hashes)
-    return h[np.r_[True, h[1:] != h[:-1]]] if len(h) else h
+    if not len(h):
+        return h
+    first = np.empty(len(h), bool)  # not np.r_: its indexing machinery cost more than the compare here
+    first[0] = True
+    np.not_equal(h[1:], h[:-1], out=first[1:])
+    return h[first]
 
 
 def jaccard_of_sets(a: np.ndarray, b: np.ndarray) -> float:
