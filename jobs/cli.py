@@ -130,6 +130,7 @@ def _validate(args) -> int:
 def _validate_pipeline(args) -> int:
     """A pipeline file (`refinery run`): its steps, their commands and every config they load, before any runs."""
     from jobs.pipeline.check import check_pipeline
+    from jobs.pipeline.runner import step_status
     from jobs.pipeline.spec import load_pipeline
 
     if args.output:
@@ -141,6 +142,9 @@ def _validate_pipeline(args) -> int:
           f"training config it names loads)")
     print(f"output: {os.path.abspath(spec.run_dir)}")
     print("\n".join(lines))
+    print("what `refinery run` would do now:")
+    for name, status in step_status(spec).items():
+        print(f"  {name:<14} {status}")
     return 0
 
 
@@ -175,6 +179,21 @@ def _nothing_kept(phases) -> str:
             f"The output is an empty dataset; `refinery stats` shows every stage.")
 
 
+def _pipeline_hint(run_dir: str) -> str | None:
+    """For the run folder of a `refinery run` pipeline: the build run folders inside its steps."""
+    import glob
+
+    from corpus.runtime.layout import STATS
+    from jobs.pipeline.runner import PIPELINE_FILE
+
+    if not os.path.isfile(os.path.join(run_dir, PIPELINE_FILE)):
+        return None
+    builds = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(glob.escape(run_dir), "*", "*", STATS)))
+    return (f"{run_dir} is the run folder of a pipeline (`refinery run`), not of a build; "
+            + (f"its builds: {', '.join(builds)}. Fix: refinery stats {builds[0]}" if builds else
+               "no build in it has finished yet") + " (`refinery report` reads the whole pipeline)")
+
+
 def _stats(args) -> int:
     from corpus.runtime import layout
 
@@ -183,7 +202,7 @@ def _stats(args) -> int:
     try:
         stats = layout.read_stats(args.run_dir)
     except layout.RunFolderError as exc:
-        raise CommandError(str(exc), EXIT_INVALID) from None
+        raise CommandError(_pipeline_hint(args.run_dir) or str(exc), EXIT_INVALID) from None
     if "job" not in stats:  # a phase folder's stats.json has `phase` instead
         parent = os.path.dirname(args.run_dir.rstrip("/")) or "."
         what = f"the folder of phase {stats['phase']!r}" if "phase" in stats else "not a run folder"

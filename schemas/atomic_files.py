@@ -109,3 +109,16 @@ def rename_into_place(ready: str, final: str) -> None:
     fsync_dir(os.path.dirname(os.path.abspath(final)))
     if old:
         shutil.rmtree(old)
+
+
+def move_aside(folder: str, wanted: str) -> str:
+    """Rename the local `folder` to `wanted`, or to `wanted-2`, `wanted-3`, ... when that name is taken: a
+    folder kept aside is never replaced (rename_into_place would delete what held the name). Returns the
+    name it got."""
+    target, n = wanted, 1
+    while os.path.lexists(target):
+        n += 1
+        target = f"{wanted}-{n}"
+    os.rename(folder, target)
+    fsync_dir(os.path.dirname(os.path.abspath(target)))
+    return target

@@ -3,7 +3,7 @@
 Documents sharing a band bucket are candidates: every pair of a bucket of up to ALL_PAIRS_BUCKET
 documents; in a bigger one (boilerplate, templates) each document is paired with the bucket's smallest
 node key and with its predecessor (k documents give 2k-3 pairs, not k^2/2). Candidates go to the shard
-of their larger node for the verify step (corpus.dedup.verify), or, unchecked, straight into the edge
+of both their nodes for the verify steps (corpus.dedup.verify), or, unchecked, straight into the edge
 files of the components (`verify: false`).
 """
 
@@ -63,10 +63,12 @@ class BucketWorker:
         if self.reference:  # two reference documents need no link: both are kept
             keep = priority_of(member) > 0
             root, member = root[keep], member[keep]
-        if self.verify_shards:  # candidates go to the member's shard, whose verify step reads its texts
+        if self.verify_shards:  # candidates go to both documents' shards, which ship their shingle sets
+            other = (ordinal_of(root) != ordinal_of(member)) & (priority_of(root) > 0)
             shuffle_write(join(self.phase_dir, "buckets", "candidates"), item.key,
-                          pa.table({"u": root, "v": member}, schema=EDGES), ordinal_of(member),
-                          self.verify_shards)
+                          pa.table({"u": np.concatenate([root, root[other]]),
+                                    "v": np.concatenate([member, member[other]])}, schema=EDGES),
+                          np.concatenate([ordinal_of(member), ordinal_of(root[other])]), self.verify_shards)
         else:
             write_both_ways(join(self.phase_dir, "buckets", "out"), item.key, root, member, self.n)
         return {"key": item.key, "rows_in": len(bucket), "candidate_edges": len(member),

@@ -12,7 +12,8 @@ with the others of its family), a pair is a true pair at threshold t when its Ja
 document's Jaccard with the kept document it was removed for is >= t) and document recall (a document
 with a true near-duplicate is handled: removed, or kept with none of its true near-duplicates kept
 beside it; a document kept because its only near-duplicate was removed for a third is right). On any set,
-`recall_by_jaccard` gives the share of labelled pairs put in one cluster per bin of measured Jaccard.
+`recall_by_jaccard` gives the share of labelled pairs put in one cluster per bin of measured Jaccard;
+`best_clustering_f1` bounds the pairwise F1 that any clustering can reach on a Jaccard-labelled set.
 """
 
 from __future__ import annotations
@@ -133,6 +134,55 @@ def jaccard_scores(records: list[dict], predicted: dict[str, object], removed: s
             "removed": len(removed), "removal_precision": round(right / len(removed), 4) if removed else 1.0,
             "documents_with_a_near_duplicate": len(near),
             "document_recall": round(handled / len(near), 4) if near else 1.0}
+
+
+MAX_FAMILY_FOR_BEST = 9
+"""best_clustering_f1 tries every partition of a family: Bell(9) = 21,147 of them at most."""
+
+
+def _partitions(items: list) -> Iterable[list[list]]:
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for p in _partitions(rest):
+        yield [[first], *p]
+        for k in range(len(p)):
+            yield [*p[:k], [first, *p[k]], *p[k + 1:]]
+
+
+def best_clustering_f1(records: list[dict], threshold: float) -> dict:
+    """The highest pairwise F1 (as jaccard_scores counts it) that any partition of a Jaccard-labelled set
+    reaches, knowing the truth: an upper bound for every dedup's clusters. Where a family's pairs at the
+    threshold do not chain (A~B, A~C, B !~ C), no partition holds exactly its true pairs. Pairs of
+    different families are never true, so the best partition keeps families apart; inside each, every
+    partition is tried, and F1 = 2 TP / (predicted + true), a ratio of sums over families, is maximized
+    by Dinkelbach's iteration (each step picks, per family, the partition maximizing 2 TP - f * predicted)."""
+    by_family = collections.defaultdict(list)
+    for r in records:
+        by_family[r["cluster"]].append(r)
+    options, total_true = [], 0
+    for rs in by_family.values():
+        if len(rs) > MAX_FAMILY_FOR_BEST:
+            raise ValueError(f"family {rs[0]['cluster']!r} has {len(rs)} documents; best_clustering_f1 tries "
+                             f"every partition and takes families of up to {MAX_FAMILY_FOR_BEST}")
+        true = {frozenset((r["id"], o)) for r in rs for o, j in r["jaccard"].items() if j >= threshold}
+        total_true += len(true)
+        opts = set()
+        for p in _partitions([r["id"] for r in rs]):
+            pairs = [frozenset((a, b)) for c in p for k, a in enumerate(c) for b in c[k + 1:]]
+            opts.add((sum(q in true for q in pairs), len(pairs)))
+        options.append(sorted(opts))
+    if not total_true:
+        return {"f1": 1.0, "correct_pairs": 0, "predicted_pairs": 0, "true_pairs": 0}
+    f = 0.0
+    while True:
+        choice = [max(o, key=lambda tp_pp: 2 * tp_pp[0] - f * tp_pp[1]) for o in options]
+        tp, pp = sum(c[0] for c in choice), sum(c[1] for c in choice)
+        better = 2 * tp / (pp + total_true)
+        if better <= f + 1e-12:
+            return {"f1": round(f, 4), "correct_pairs": tp, "predicted_pairs": pp, "true_pairs": total_true}
+        f = better
 
 
 def minhash_results(records: list[dict], cfg, shards: int = 4, work_dir: str | None = None

@@ -5,8 +5,8 @@ Steps (each through `ctx.run_on_actors`, so ledgered, retried and resumable):
    (bucket, node) shuffled by bucket hash to P partitions; the shard's (id, node) list.
 2. buckets (per partition): documents sharing a band bucket become candidate pairs
    (corpus.dedup.buckets).
-3. verify (default on, per upstream shard): candidate pairs are linked only when the exact Jaccard of
-   their shingle sets reaches the threshold (corpus.dedup.verify). Bands and rows are then chosen for
+3. shingles, verify (default on, per upstream shard): candidate pairs are linked only when the exact
+   Jaccard of their shingle sets reaches the threshold (corpus.dedup.verify). Bands and rows are then chosen for
    recall at the threshold (corpus.dedup.lsh.choose_candidate_bands): the check removes what they let
    through below it.
 4. components of the links (corpus.dedup.components), then survivors without chaining
@@ -160,9 +160,12 @@ def run_minhash_dedup(cfg: MinhashDedupConfig, ctx) -> dict:
     summary["candidate_edges"] = sum(e["candidate_edges"] for e in entries)
     edges = join(ctx.phase_dir, "buckets", "out")
     if cfg.verify:
-        from corpus.dedup.verify import VerifyWorker
+        from corpus.dedup.verify import ShingleSetWorker, VerifyWorker
 
-        q = run("verify", shards, functools.partial(VerifyWorker, cfg, ctx.phase_dir, partitions, shards))
+        q = run("shingles", shards, functools.partial(ShingleSetWorker, cfg, ctx.phase_dir, len(shards)))
+        if q:
+            return {**summary, "quarantined": q}
+        q = run("verify", shards, functools.partial(VerifyWorker, cfg, ctx.phase_dir, partitions))
         if q:
             return {**summary, "quarantined": q}
         summary["verified_edges"] = sum(e["verified_edges"] for e in ctx.committed("verify").values())

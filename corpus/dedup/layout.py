@@ -74,7 +74,8 @@ def read_shard(item: Item, columns: list[str], batch_rows: int = 65536) -> Itera
     """(domain, table) batches of an upstream shard in ledger order; rows numbered by the caller."""
     for path in item.parts:
         domain = domain_of(path) or ""
-        with fsspec.open(path, "rb") as f:
+        fs, local = filesystem(path)
+        with fs.open(local, "rb") as f:
             pf = pq.ParquetFile(f)
             for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
                 yield domain, pa.Table.from_batches([batch])
@@ -94,15 +95,19 @@ def read_table(path: str) -> pa.Table:
         return pq.read_table(f)
 
 
-def shuffle_write(step_dir: str, writer: str, table: pa.Table, partition: np.ndarray, n: int) -> None:
+def shuffle_write(step_dir: str, writer: str, table: pa.Table, partition: np.ndarray, n: int,
+                  compression: str = "zstd") -> None:
     """Rows go to partition `partition[i]` (0..n-1): one file per writer, `<step_dir>/from-<writer>.parquet`,
     one row group per non-empty partition, the partition numbers listed in the file's metadata. One file
     (one fsync) per writer instead of one per (writer, partition): P^2 small files made big shuffles slow."""
     if table.num_rows == 0:
         return
-    order = np.argsort(partition, kind="stable")
-    bounds = np.searchsorted(partition[order], np.arange(n + 1))
-    table = table.take(pa.array(order))
+    if len(partition) > 1 and (partition[1:] < partition[:-1]).any():
+        # 16-bit keys take numpy's radix sort (3x faster than a stable sort of int64 on 235k rows)
+        order = np.argsort(partition.astype(np.int16) if n <= np.iinfo(np.int16).max else partition, kind="stable")
+        partition = partition[order]
+        table = table.take(pa.array(order))
+    bounds = np.searchsorted(partition, np.arange(n + 1))
     present = [p for p in range(n) if bounds[p + 1] > bounds[p]]
     schema = table.schema.with_metadata({_PARTITIONS_KEY: json.dumps(present)})
     path = join(step_dir, f"from-{writer}.parquet")
@@ -110,7 +115,9 @@ def shuffle_write(step_dir: str, writer: str, table: pa.Table, partition: np.nda
     fs.makedirs(os.path.dirname(p_), exist_ok=True)
     tmp = temp_name(path)
     with fsspec.open(tmp, "wb") as f:
-        with pq.ParquetWriter(f, schema, compression="zstd") as w:
+        # no dictionary pages: keys and hashes are nearly all distinct, and trying one cost 3x the write
+        # of a bucket shuffle (2026-11-30)
+        with pq.ParquetWriter(f, schema, compression=compression, use_dictionary=False) as w:
             for p in present:
                 part = table.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p]))
                 w.write_table(part.replace_schema_metadata(schema.metadata), row_group_size=max(1, part.num_rows))
@@ -123,12 +130,11 @@ def shuffle_read(step_dir: str, partition: int, schema: pa.Schema) -> pa.Table:
     fs, p = filesystem(step_dir)
     if not fs.exists(p):
         return schema.empty_table()
-    prefix = "" if "://" not in step_dir else step_dir.split("://", 1)[0] + "://"
     files = sorted(f for f in fs.ls(p, detail=False)
                    if os.path.basename(f).startswith("from-") and f.endswith(".parquet") and ".tmp-" not in f)
     tables = []
     for f in files:
-        with fsspec.open(prefix + f, "rb") as fh:
+        with fs.open(f, "rb") as fh:  # the listing's filesystem: fsspec.open per file cost more than the read
             pf = pq.ParquetFile(fh)
             present = json.loads(pf.schema_arrow.metadata[_PARTITIONS_KEY.encode()])
             if partition in present:

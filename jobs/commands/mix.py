@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
+from jobs.commands._configs import CONFIG_LOADERS
 from jobs.commands._training import add_run_options, exit_on_error, quiet_megatron, ray_address
 
 # `mix` keeps its shorter help texts
@@ -59,13 +60,12 @@ def _training_errors(run) -> int:
 
 
 def _doremi(args) -> int:
-    from training.mixture.config import load_doremi_config
     from training.mixture.search import run_doremi
 
     quiet_megatron()
 
     def run():
-        cfg = load_doremi_config(args.config, args.overrides)
+        cfg = CONFIG_LOADERS["mix", "doremi"].load(args.config, args.overrides)
         summary = run_doremi(cfg, address=ray_address(args), progress=not args.no_progress)
         for r in summary["rounds"]:
             print(f"round {r['round']}: largest weight change {r['max_change']:.4g}")

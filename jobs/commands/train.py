@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from jobs.commands._configs import CONFIG_LOADERS
 from jobs.commands._training import add_run_options, load_and_launch
 
 
@@ -37,10 +38,9 @@ def register(subparsers) -> None:
 
 def _pretrain(args) -> int:
     from schemas.mixture import MixtureWeightsError
-    from training.loop.config import load_pretrain_config
     from training.loop.launch import LaunchError, launch_pretrain
 
-    summary, cfg = load_and_launch(args, load=load_pretrain_config, launch=launch_pretrain, what="training",
+    summary, cfg = load_and_launch(args, load=CONFIG_LOADERS["train", "pretrain"].load, launch=launch_pretrain, what="training",
                                    fixable=(LaunchError, MixtureWeightsError))
     if summary is None:
         return cfg
@@ -56,12 +56,8 @@ def _pretrain(args) -> int:
 
 def _run_align(args, kind: str):
     """(summary, config) of an SFT or RM run, or (None, exit status)."""
-    from training.align.config import RMConfig, SFTConfig, load_align_config
     from training.align.data import AlignDataError
     from training.loop.launch import LaunchError
-
-    def load(path, overrides):
-        return load_align_config(SFTConfig if kind == "sft" else RMConfig, path, overrides)
 
     def launch(cfg, **kwargs):
         if kind == "sft":
@@ -71,7 +67,7 @@ def _run_align(args, kind: str):
         return launch_run(cfg, **kwargs)
 
     # the data and source checks raise ValueError and FileNotFoundError with the fix in the message
-    return load_and_launch(args, load=load, launch=launch, what=kind,
+    return load_and_launch(args, load=CONFIG_LOADERS["train", kind].load, launch=launch, what=kind,
                            fixable=(LaunchError, AlignDataError, FileNotFoundError, ValueError))
 
 
@@ -110,10 +106,9 @@ def _ppo(args) -> int:
     """`refinery train ppo CONFIG`: exit 0 done, 2 unusable config or inputs, 1 a worker failed."""
     from schemas.mixture import MixtureWeightsError
     from training.align.ppo import launch_ppo
-    from training.align.ppo_config import load_ppo_config
     from training.loop.launch import LaunchError
 
-    summary, cfg = load_and_launch(args, load=load_ppo_config, launch=launch_ppo, what="PPO",
+    summary, cfg = load_and_launch(args, load=CONFIG_LOADERS["train", "ppo"].load, launch=launch_ppo, what="PPO",
                                    fixable=(LaunchError, MixtureWeightsError), failed="PPO failed")
     if summary is None:
         return cfg

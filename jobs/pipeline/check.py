@@ -1,32 +1,25 @@
 """Checking a pipeline file before anything runs (`refinery validate PIPELINE.yaml`).
 
 Every command line must parse as a refinery command, and every job file or training config a step names
-must load strictly with the step's --set flags (an unknown key, a wrong type or a value out of range is
-reported with the step's name). Upstream folders do not exist yet, so ${step} becomes the folder the step
-will write and ${sha256:...} a stand-in digest; files those paths name are not opened.
+must load strictly with the step's --set flags, through the loader the command itself uses (the table of
+jobs/commands/_configs.py): an unknown key, a wrong type or a value out of range is reported with the
+step's name. Upstream folders do not exist yet, so ${step} becomes the folder the step will write and
+${sha256:...} a stand-in digest; files those paths name are not opened, nor is a config file inside the
+run folder (an earlier step writes it: the command checks it when it runs).
+
+`refinery run` makes the same check before its first step, so a typo in the last step does not wait for
+all the others to finish.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from typing import Callable
+import os
 
+from jobs.commands._configs import loader_for
 from jobs.pipeline.spec import PipelineSpec
 from schemas.config import ConfigError
-
-
-def _loaders() -> dict[tuple[str, ...], Callable]:
-    from corpus.runtime.spec import load_job
-    from training.align.config import RMConfig, SFTConfig, load_align_config
-    from training.align.ppo_config import load_ppo_config
-    from training.loop.config import load_pretrain_config
-    from training.mixture.config import load_doremi_config
-
-    return {("build",): load_job, ("train", "pretrain"): load_pretrain_config,
-            ("train", "sft"): lambda p, o: load_align_config(SFTConfig, p, o),
-            ("train", "rm"): lambda p, o: load_align_config(RMConfig, p, o),
-            ("train", "ppo"): load_ppo_config, ("mix", "doremi"): load_doremi_config}
 
 
 def check_pipeline(spec: PipelineSpec) -> list[str]:
@@ -35,7 +28,6 @@ def check_pipeline(spec: PipelineSpec) -> list[str]:
     from jobs.cli import build_parser
     from jobs.pipeline.runner import step_commands
 
-    loaders = _loaders()
     lines = []
     for step in spec.steps:
         for argv in step_commands(step, spec, preview=True):
@@ -46,14 +38,17 @@ def check_pipeline(spec: PipelineSpec) -> list[str]:
                     args = build_parser().parse_args(argv)
             except SystemExit:
                 raise ConfigError(f"{where}: {err.getvalue().strip().splitlines()[-1]}") from None
-            loader = next((f for k, f in loaders.items() if tuple(argv[:len(k)]) == k), None)
-            if loader is not None:
-                path = args.job if argv[0] == "build" else args.config
+            loader = loader_for(argv)
+            if loader is not None and not _inside(getattr(args, loader.path_arg), spec.run_dir):
                 try:
-                    loader(path, list(args.overrides))
+                    loader.load(getattr(args, loader.path_arg), list(args.overrides))
                 except FileNotFoundError as exc:
                     raise ConfigError(f"{where}: {exc}") from None
                 except ConfigError as exc:
                     raise ConfigError(f"{where}: {exc}") from None
             lines.append(f"  {step.name:<14} refinery {' '.join(argv)}")
     return lines
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from corpus.report import page, plots
-from jobs.pipeline.runner import PIPELINE_FILE
+from jobs.pipeline.runner import PIPELINE_FILE, log_path, state_path
 from training.loop.metrics import read_metrics
 
 MIXTURE_FORMAT = "refinery-mixture-weights-v1"
@@ -47,7 +47,7 @@ def _steps(run_dir: str) -> list[dict]:
     doc = _json(os.path.join(run_dir, PIPELINE_FILE)) or {}
     out = []
     for name in doc.get("steps", []):
-        state = _json(os.path.join(run_dir, "steps", f"{name}.json")) or {}
+        state = _json(state_path(run_dir, name)) or {}
         out.append({"name": name, "folder": os.path.join(run_dir, name), "run_dir": run_dir, **state})
     return out
 
@@ -70,7 +70,8 @@ def render(run_dir: str, page_dir: str) -> str:
     runs = {s["name"]: _training_runs(s["folder"]) for s in steps}
     body = [f"<h1>Pipeline {page.escape(name)}</h1>",
             "<p class=\"note\">Every step is a refinery command writing its own folder; "
-            "<code>steps/&lt;step&gt;.json</code> holds its commands and fingerprint.</p>",
+            "<code>steps/&lt;step&gt;.json</code> holds its commands and fingerprint, "
+            "<code>steps/&lt;step&gt;.log</code> everything its commands printed.</p>",
             _steps_table(steps, page_dir), _corpus(steps, page_dir), _mixture(steps, runs),
             _losses(steps, runs), _reward_model(runs), _ppo(runs), _evaluations(steps, runs)]
     return page.document(f"refinery pipeline {name}", body)
@@ -88,14 +89,18 @@ def _steps_table(steps: list[dict], page_dir: str) -> str:
         links = " ".join(_link(r, page_dir, os.path.relpath(os.path.dirname(r), s["folder"]).replace(".", "report"))
                          for r in reports)
         commands = "<br>".join(page.escape(" ".join(c)) for c in s.get("commands", []))
+        log = log_path(s["run_dir"], s["name"])
+        log_link = _link(log, page_dir, "log") if os.path.isfile(log) else ""
         status = s.get("status", "not run")
         if status == "running" and any(c[1:] == ["report", s["run_dir"]] for c in s.get("commands", [])):
             status = "writing this page"
         rows.append(f"<tr><td class=\"l\">{_link(s['folder'], page_dir, s['name'])}</td>"
                     f"<td class=\"l\">{page.escape(status)}</td>"
-                    f"<td>{page.escape(s.get('seconds', ''))}</td><td class=\"l\">{links}</td>"
+                    f"<td>{page.escape(s.get('seconds', ''))}</td><td class=\"l\">{log_link}</td>"
+                    f"<td class=\"l\">{links}</td>"
                     f"<td class=\"l\" style=\"font-size:.8em\">{commands}</td></tr>")
-    head = "".join(f"<th class=\"l\">{h}</th>" for h in ("step", "status", "seconds", "reports", "commands"))
+    head = "".join(f"<th class=\"l\">{h}</th>"
+                   for h in ("step", "status", "seconds", "output", "reports", "commands"))
     return "<h2>Steps</h2><table><tr>" + head + "</tr>" + "".join(rows) + "</table>"
 
 

@@ -32,6 +32,8 @@ from schemas.config import ConfigError, apply_overrides, config_from_dict, setti
 STEP_NAME = re.compile(r"[a-z][a-z0-9-]*")
 RUN_FOLDER = "pipeline"
 """`${pipeline}` is the pipeline's run folder (<output>/<name>): a step naming it depends on every earlier step."""
+STATE_DIR = "steps"
+"""<run>/steps/ holds each step's state and log (jobs/pipeline/runner.py): no step may have that folder."""
 PLACEHOLDER = re.compile(r"\$\{(?:(sha256):)?([a-z][a-z0-9-]*)([^}]*)\}")
 """`${step}` / `${step}/rest` (rest stays outside the braces) or `${sha256:step/path/in/its/folder}`."""
 
@@ -75,10 +77,13 @@ def load_pipeline(path: str, overrides: list[str] = ()) -> PipelineSpec:
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with name, output and steps")
+    if "base_dir" in data:  # the loader's, not the file's: it would be overwritten without a word
+        raise ConfigError("pipeline.base_dir: set by refinery to the pipeline file's folder. Fix: remove it "
+                          "(relative file names are read from the pipeline file's folder)")
     data = apply_overrides(data, list(overrides))
     steps = data.get("steps")
     if isinstance(steps, list):
@@ -99,9 +104,10 @@ def check_steps(spec: PipelineSpec) -> None:
     seen: list[str] = []
     for i, step in enumerate(spec.steps):
         where = f"pipeline.steps[{i}]"
-        if not STEP_NAME.fullmatch(step.name) or step.name == RUN_FOLDER:
+        if not STEP_NAME.fullmatch(step.name) or step.name in (RUN_FOLDER, STATE_DIR):
             raise ConfigError(f"{where}.name: {step.name!r} is not a step name. Fix: lower case letters, digits and "
-                              f"'-', other than {RUN_FOLDER!r} (the run folder's placeholder)")
+                              f"'-', other than {RUN_FOLDER!r} (the run folder's placeholder) and {STATE_DIR!r} "
+                              f"(the folder of the steps' states and logs)")
         if step.name in seen:
             raise ConfigError(f"{where}.name: {step.name!r} is used twice. Fix: give every step its own name")
         if not step.run or not all(isinstance(c, str) and c.strip() for c in step.run):

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from corpus.dedup.evaluate import (cluster_pair_jaccards, evaluate, family_pairs, jaccard_scores, minhash_results,
-                                   read_labelled, recall_by_jaccard)
+from corpus.dedup.evaluate import (_partitions, best_clustering_f1, cluster_pair_jaccards, evaluate, family_pairs,
+                                   jaccard_scores, minhash_results, read_labelled, recall_by_jaccard)
 from corpus.dedup.fuzzy import MinhashDedupConfig
 from corpus.dedup.labelled_jaccard import FAR_APART, jaccard, jaccard_records, shingle_sets
 from jobs.cli import main
@@ -40,6 +40,21 @@ def test_a_removal_for_a_document_below_the_threshold_and_a_kept_pair_count_as_e
     assert s["removal_precision"] == 0.0
     assert s["document_recall"] == round(1 / 3, 4)  # only c (removed) is handled; a and b are kept together
     assert s["recall"] == 0.0 and s["precision"] == 0.0
+
+
+def test_best_clustering_f1_is_the_best_any_partition_scores():
+    """A family whose pairs do not chain (a~b, a~c, b !~ c) caps F1 below 1: tried against every partition of
+    all the documents, scored by jaccard_scores."""
+    records = RECORDS + family({("e", "f"): 0.95, ("e", "g"): 0.6, ("f", "g"): 0.82}, ["e", "f", "g"], "H")
+    best = best_clustering_f1(records, 0.8)
+    scores = [jaccard_scores(records, {i: k for k, c in enumerate(p) for i in c}, set(), 0.8)["f1"]
+              for p in _partitions([r["id"] for r in records])]
+    assert len(scores) == 877  # Bell(7)
+    assert best["f1"] == max(scores) < 1.0
+    assert best_clustering_f1(RECORDS, 0.8)["f1"] == 0.8  # {a, b, c}: 2 true of 3 predicted pairs
+    assert best_clustering_f1(family({("a", "b"): 0.9}, ["a", "b"]), 0.8)["f1"] == 1.0
+    with pytest.raises(ValueError, match="family 'big' has 10 documents"):
+        best_clustering_f1(family({}, [str(i) for i in range(10)], "big"), 0.8)
 
 
 def test_recall_by_jaccard_bins_pairs_by_their_measured_jaccard():
