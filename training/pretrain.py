@@ -34,7 +34,7 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
     from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from training.loop.metrics import MetricsLog, peak_flops
     from training.loop.optim import build_optimizer, lr_at
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
     from training.loop.step import count_step, evaluate, train_step
     from training.model.config import flops_per_token, padded_vocab_size, parameter_count
     from training.model.gpt import build_gpt
@@ -91,6 +91,7 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
         steps_run = 0
         for step in range(start, s.train_steps):
             started = time.perf_counter()
+            seed_step(s.seed, step, on_gpu=on_gpu)  # dropout's masks: a function of the step
             # This rank's share of global batch `step`: samples [first, first + per_rank) of the blend.
             first = step * s.global_batch_size + layout.dp_rank * per_rank
             micro = [to_device(collate([data.train[i] for i in range(a, a + s.micro_batch_size)]))

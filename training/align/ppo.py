@@ -89,7 +89,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
     from training.loop.config import OptimizerConfig
     from training.loop.metrics import MetricsLog
     from training.loop.optim import build_optimizer
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
     from training.loop.step import apply_update, autocast, evaluate, forward_loss, global_grad_norm, reduce_gradients
     from training.model.config import padded_vocab_size
     from training.model.gpt import build_gpt
@@ -211,6 +211,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
         iterations_run = 0
         for it in range(start, o.iterations):
             started = time.perf_counter()
+            seed_step(r.seed, it, on_gpu=on_gpu)  # dropout's masks: a function of the step
             # ---- rollout: this rank's share of the global batch of iteration `it`
             indices = prompt_indices(len(prompts), it, o.rollout_batch_size, r.seed)
             mine = range(layout.dp_rank * per_rank, (layout.dp_rank + 1) * per_rank)

@@ -152,7 +152,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
     from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from training.loop.metrics import MetricsLog, read_metrics
     from training.loop.optim import build_optimizer, lr_at
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
     from training.loop.step import count_step
     from training.model.config import padded_vocab_size
     from training.model.heads import ScalarHeadGPT, init_trunk_from_checkpoint
@@ -196,6 +196,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
         steps_run = 0
         for step in range(start, s.train_steps):
             started = time.perf_counter()
+            seed_step(s.seed, step, on_gpu=on_gpu)  # dropout's masks: a function of the step
             first = step * s.global_batch_size + layout.dp_rank * per_rank
             idx = stream_indices(len(data["train"]), first, per_rank, seed=s.seed + 1)
             micro = [{k: v.to(layout.device) for k, v in collate_preferences(

@@ -71,7 +71,7 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
     from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from training.loop.metrics import MetricsLog, read_metrics
     from training.loop.optim import build_optimizer, lr_at
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
     from training.loop.step import count_step, evaluate, train_step
     from training.model.config import padded_vocab_size
     from training.model.gpt import build_gpt
@@ -143,6 +143,7 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
         steps_run = 0
         for step in range(start, s.train_steps):
             started = time.perf_counter()
+            seed_step(s.seed, step, on_gpu=on_gpu)  # dropout's masks: a function of the step
             first = step * s.global_batch_size + layout.dp_rank * per_rank
             idx = stream_indices(len(data["train"]), first, per_rank, seed=s.seed + 1)
             micro = [to_device(collate([data["train"][i] for i in idx[a:a + s.micro_batch_size]]))

@@ -95,7 +95,7 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
     from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from training.loop.metrics import MetricsLog
     from training.loop.optim import build_optimizer, lr_at
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
     from training.loop.pipeline import forward_backward
     from training.loop.step import count_step, evaluate, train_step
     from training.mixture.doremi import log_uniform_loss
@@ -161,6 +161,7 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
         last_valid: dict[str, float] = {}
         for step in range(start, s.train_steps):
             started = time.perf_counter()
+            seed_step(s.seed, step, on_gpu=on_gpu)  # dropout's masks: a function of the step
             first = step * s.global_batch_size + layout.dp_rank * per_rank
             micro = [to_device(collate([data.train[i] for i in range(a, a + s.micro_batch_size)]))
                      for a in range(first, first + per_rank, s.micro_batch_size)]
