@@ -22,7 +22,8 @@ a few iterations of a ~125M model, and the first thing to replace for long respo
 Checkpoints: checkpoints/step-N is the policy (an ordinary GPT checkpoint: eval ppl / generate read it)
 with AdamW's moments and the trainer state (iteration, KL coefficient, optimizer steps) in meta.json;
 checkpoints/value/step-N the value model and its moments. The value model is saved first, so the
-policy's `latest` marker, written last, always names a complete pair.
+policy's `latest` marker, written last, always names a complete pair (the value folder keeps one
+checkpoint more than run.keep_checkpoints, so a kill between the two saves cannot prune the pair's value half).
 """
 
 from __future__ import annotations
@@ -335,9 +336,11 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
             records.append(record)
             if (it + 1) % r.save_interval == 0 or last:
                 barrier = dist.barrier
+                # one value checkpoint more than the policy's: until the policy's save lands, `latest` still
+                # names the previous pair, whose value half must survive this save's pruning
                 save_checkpoint(value_root, it + 1, value, value_opt,
                                 {"optimizer_steps": state["value_optimizer_steps"]}, rank=layout.rank,
-                                barrier=barrier, keep=r.keep_checkpoints)
+                                barrier=barrier, keep=r.keep_checkpoints + 1)
                 save_checkpoint(ckpt_root, it + 1, policy, policy_opt, dict(state), rank=layout.rank,
                                 barrier=barrier, keep=r.keep_checkpoints)
             iterations_run += 1
