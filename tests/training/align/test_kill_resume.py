@@ -7,8 +7,8 @@ arithmetic of a Ray worker given one CPU, with the same data order, seed and sch
 state the checkpoint lost. (In this process rather than through the CLI: a Ray start costs ~35 s on two
 cores; tests/training/test_pretrain.py reruns a killed pretraining run through the CLI.) The source GPT
 uses dropout (hidden and attention, 0.1), so the random stream of every step is part of what must come
-back after the kill. The kill lands after step 6, two steps past the step-4 checkpoint: the rerun cuts
-metrics.jsonl back to step 4 and trains steps 5 and 6 again.
+back after the kill. The kill lands once step 6 is logged, past the step-4 checkpoint: the rerun cuts
+metrics.jsonl back to the last checkpoint and trains the steps after it again.
 """
 
 import json
