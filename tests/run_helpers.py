@@ -31,3 +31,50 @@ def sample_unavailable(exc: Exception):
     if ci():
         pytest.fail(f"{exc} (CI is set: a sample that cannot be fetched is a failure)", pytrace=False)
     pytest.skip(str(exc))
+
+
+def kill_when(cmd, *, ready, cwd, timeout=300.0, env=None):
+    """Start `cmd` in a new session, poll `ready()` every 50 ms, then SIGKILL the whole process group (the
+    command, and the embedded Ray and workers it started): a machine dying at that moment. Returns the
+    command's exit status (negative: the signal); fails when `ready()` never held within `timeout` s."""
+    import signal
+    import subprocess
+    import time
+
+    import pytest
+
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    try:
+        while not ready():
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"{cmd}: the moment to kill never came (exit status {proc.poll()})")
+            time.sleep(0.05)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return proc.returncode
+
+
+def checkpoint_tensors(step_dir):
+    """name -> tensor of every safetensors piece of one checkpoints/step-N folder (weights and AdamW moments)."""
+    from safetensors.torch import load_file
+
+    out = {}
+    for f in sorted(os.listdir(step_dir)):
+        if f.endswith(".safetensors"):
+            out.update(load_file(os.path.join(step_dir, f)))
+    return out
+
+
+def assert_same_tensors(got, want):
+    """Bit for bit: same names, shapes, dtypes and values."""
+    import torch
+
+    assert sorted(got) == sorted(want)
+    different = [k for k in want if got[k].dtype != want[k].dtype or not torch.equal(got[k], want[k])]
+    assert not different, f"{len(different)} of {len(want)} tensors differ, e.g. {different[:3]}"

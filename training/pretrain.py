@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from typing import Any
 
-from training.atomic_files import write_json_atomic
 from training.loop.config import PretrainConfig
-
-SUMMARY = "summary.json"
 
 
 def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool, local_rank: int = 0,
@@ -31,10 +27,12 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
     import torch.distributed as dist
 
     from training.data.blend import build_pretrain_data, check_share, collate, dataset_ids
-    from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-    from training.loop.metrics import MetricsLog, peak_flops
+    from training.loop.checkpoint import save_checkpoint
+    from training.loop.metrics import peak_flops
     from training.loop.optim import build_optimizer, lr_at
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
+    from training.loop.run_folder import (fresh_index_cache, is_due, open_metrics, read_summary, resume_from_latest,
+                                          write_summary)
     from training.loop.step import count_step, evaluate, train_step
     from training.model.config import flops_per_token, padded_vocab_size, parameter_count
     from training.model.gpt import build_gpt
@@ -53,23 +51,13 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
                           post_process=layout.last_stage, on_gpu=on_gpu, seed=s.seed).to(layout.device)
         optimizer = build_optimizer(model, cfg.optimizer, on_gpu=on_gpu)
 
-        ckpt_root = os.path.join(run_dir, "checkpoints")
-        os.makedirs(ckpt_root, exist_ok=True)
         state = {"step": 0, "samples": 0, "bad_steps": 0, "optimizer_steps": 0, "domain_samples": {}}
-        latest = latest_checkpoint(ckpt_root)
-        if latest:
-            meta = load_checkpoint(latest, model, optimizer)
-            state.update({k: meta[k] for k in state if k in meta})
+        ckpt_root, _ = resume_from_latest(run_dir, model, optimizer, state)
 
         start = state["step"]
         train_samples = s.train_steps * s.global_batch_size
         per_rank = s.global_batch_size // layout.dp_size
-        # megatron-core's sample-index cache: built by rank 0, read by the others, never from the export folder.
-        index_cache = os.path.join(run_dir, "index-cache")
-        if rank0:
-            shutil.rmtree(index_cache, ignore_errors=True)
-            os.makedirs(index_cache)
-        dist.barrier()
+        index_cache = fresh_index_cache(run_dir, rank0=rank0, barrier=dist.barrier)
         data = build_pretrain_data(cfg.data.export_dir, manifest, weights, private_dir=index_cache,
                                    split=cfg.data.split, seq_length=cfg.model.seq_length, seed=s.seed,
                                    train_samples=train_samples,
@@ -80,17 +68,18 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
         def to_device(batch):
             return {k: v.to(layout.device, non_blocking=True) for k, v in batch.items()}
 
-        log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=start) if rank0 else None
+        log = open_metrics(run_dir, resume_step=start, rank0=rank0)
         flops = flops_per_token(cfg.model, vocab)
         peak = peak_flops(torch.cuda.get_device_name(layout.device)) if on_gpu else None
         params = parameter_count(cfg.model, vocab)
         last_valid: dict[str, float] = {}
-        if start == s.train_steps and os.path.exists(os.path.join(run_dir, SUMMARY)):
-            with open(os.path.join(run_dir, SUMMARY), encoding="utf-8") as f:  # a finished run, run again
-                last_valid = json.load(f).get("valid_loss", {})
+        finished = read_summary(run_dir) if start == s.train_steps else None
+        if finished:  # a finished run, run again
+            last_valid = finished.get("valid_loss", {})
         steps_run = 0
         for step in range(start, s.train_steps):
             started = time.perf_counter()
+            seed_step(s.seed, step, on_gpu=on_gpu)  # dropout's masks: a function of the step
             # This rank's share of global batch `step`: samples [first, first + per_rank) of the blend.
             first = step * s.global_batch_size + layout.dp_rank * per_rank
             micro = [to_device(collate([data.train[i] for i in range(a, a + s.micro_batch_size)]))
@@ -117,15 +106,14 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
                 record["mfu"] = flops * tokens_per_s / (peak * layout.world_size)
             if on_gpu:
                 record["max_memory_gib"] = torch.cuda.max_memory_allocated(layout.device) / 2**30
-            last = step + 1 == s.train_steps
-            if (step + 1) % s.eval_interval == 0 or last:
+            if is_due(step + 1, s.eval_interval, s.train_steps):
                 last_valid = evaluate(model, data.valid, samples=cfg.data.valid_samples_per_domain,
                                       micro_batch_size=s.micro_batch_size, collate=collate,
                                       to_device=to_device, bf16=bf16, device=layout.device)
                 record["valid_loss"] = last_valid
             if rank0:
                 log.write(record)
-            if (step + 1) % s.save_interval == 0 or last:
+            if is_due(step + 1, s.save_interval, s.train_steps):
                 save_checkpoint(ckpt_root, step + 1, model, optimizer, state, rank=layout.rank,
                                 barrier=dist.barrier, keep=s.keep_checkpoints)
             steps_run += 1
@@ -146,7 +134,7 @@ def run_pretrain(cfg: PretrainConfig, *, weights: dict[str, float], on_gpu: bool
                    "flops_per_token": flops, "layout": {"tp": layout.tp_size, "pp": layout.pp_size,
                                                         "dp": layout.dp_size, "device": layout.device}}
         if rank0:
-            write_json_atomic(os.path.join(run_dir, SUMMARY), summary)
+            write_summary(run_dir, summary)
         return summary if rank0 else None
     finally:
         shutdown_parallel()

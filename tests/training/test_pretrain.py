@@ -9,10 +9,8 @@ the seed and the schedule (decay_steps pinned, so a run may stop early and be ex
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ import pytest
 pytest.importorskip("megatron.core")
 pytest.importorskip("ray.train")
 
+from run_helpers import kill_when  # noqa: E402
 from training.loop.config import parse_pretrain_config  # noqa: E402
 from training.loop.metrics import read_metrics  # noqa: E402
 
@@ -109,13 +108,7 @@ def test_killed_run_resumes_with_the_same_losses(reference, tiny_export, tmp_pat
     d["schedule"]["micro_batch_size"] = 1
     config.write_text(json.dumps(d))  # JSON is YAML
     cmd = [sys.executable, "-m", "jobs.cli", "train", "pretrain", str(config), "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and len(_losses(out)) < 7:  # past the step-6 checkpoint
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert kill_when(cmd, cwd=REPO, timeout=300, ready=lambda: len(_losses(out)) >= 7) == -9  # past step 6's save
     assert 7 <= len(_losses(out)) < 30, "the run should have been killed mid-way"
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -15,10 +15,10 @@ import dataclasses
 import json
 from typing import Any
 
-import yaml
 
-from schemas.config import ConfigError, apply_overrides, config_from_dict, dataclass_schema, setting
-from training.loop.config import OptimizerConfig, OutputConfig, ParallelConfig, ScheduleConfig, training_identity
+from schemas.config import setting
+from training.loop.config import (OptimizerConfig, OutputConfig, ParallelConfig, ScheduleConfig, config_json_schema,
+                                  load_config_file, training_identity)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -101,12 +101,7 @@ class RMConfig:
 
 def load_align_config(cls: type, path: str, overrides: list[str] = ()):
     """Read an SFT or RM YAML config, apply `--set key=value` overrides, validate everything."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return config_from_dict(cls, apply_overrides(data or {}, overrides), path)
+    return load_config_file(cls, path, overrides)
 
 
 def align_identity(cfg: SFTConfig | RMConfig) -> str:
@@ -118,10 +113,7 @@ def align_identity(cfg: SFTConfig | RMConfig) -> str:
 
 
 def align_json_schema(cls: type, name: str) -> dict[str, Any]:
-    schema = dataclass_schema(cls)
-    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"refinery/{name}_v1",
-                   "title": f"refinery {name} config, version 1"})
-    return schema
+    return config_json_schema(cls, name, name)
 
 
 if __name__ == "__main__":

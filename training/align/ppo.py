@@ -22,21 +22,20 @@ a few iterations of a ~125M model, and the first thing to replace for long respo
 Checkpoints: checkpoints/step-N is the policy (an ordinary GPT checkpoint: eval ppl / generate read it)
 with AdamW's moments and the trainer state (iteration, KL coefficient, optimizer steps) in meta.json;
 checkpoints/value/step-N the value model and its moments. The value model is saved first, so the
-policy's `latest` marker, written last, always names a complete pair.
+policy's `latest` marker, written last, always names a complete pair (the value folder keeps one
+checkpoint more than run.keep_checkpoints, so a kill between the two saves cannot prune the pair's value half).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from typing import Any
 
 from training.align.ppo_config import PPOConfig
-from training.atomic_files import write_json_atomic, write_text_atomic
+from training.atomic_files import write_text_atomic
 
-SUMMARY = "summary.json"
 RESOLVED = "config.resolved.yaml"
 VALUE_DIR = "value"
 
@@ -85,11 +84,12 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
                                         sample_responses)
     from training.data.blend import build_pretrain_data, collate, open_valid_sets
     from training.eval.loaded import resolve_checkpoint
-    from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, step_dir_name
+    from training.loop.checkpoint import load_checkpoint, save_checkpoint, step_dir_name
     from training.loop.config import OptimizerConfig
-    from training.loop.metrics import MetricsLog
     from training.loop.optim import build_optimizer
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
+    from training.loop.run_folder import (fresh_index_cache, is_due, open_metrics, resume_from_latest,
+                                          write_summary)
     from training.loop.step import apply_update, autocast, evaluate, forward_loss, global_grad_norm, reduce_gradients
     from training.model.config import padded_vocab_size
     from training.model.gpt import build_gpt
@@ -142,16 +142,13 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
 
         policy_opt, value_opt = adamw(policy, cfg.optimizer.lr), adamw(value, cfg.optimizer.value_lr)
 
-        ckpt_root = os.path.join(run_dir, "checkpoints")
-        value_root = os.path.join(ckpt_root, VALUE_DIR)
-        os.makedirs(value_root, exist_ok=True)
         state = {"iteration": 0, "optimizer_steps": 0, "value_optimizer_steps": 0, "kl_beta": o.kl_beta,
                  "samples": 0, "bad_steps": 0}
-        latest = latest_checkpoint(ckpt_root)
-        if latest:
-            meta = load_checkpoint(latest, policy, policy_opt)
-            state.update({k: meta[k] for k in state if k in meta})
-            load_checkpoint(os.path.join(value_root, step_dir_name(meta["step"])), value, value_opt)
+        ckpt_root, resumed = resume_from_latest(run_dir, policy, policy_opt, state)
+        value_root = os.path.join(ckpt_root, VALUE_DIR)
+        os.makedirs(value_root, exist_ok=True)
+        if resumed:  # the value half of the pair `latest` names
+            load_checkpoint(os.path.join(value_root, step_dir_name(state["iteration"])), value, value_opt)
         controller = KLController(beta=state["kl_beta"], target=o.kl_target, horizon=o.kl_horizon,
                                   k_beta=o.kl_k_beta)
 
@@ -164,11 +161,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
         if d.ptx_export_dir:
             with open(os.path.join(d.ptx_export_dir, "manifest.json"), encoding="utf-8") as f:
                 manifest = json.load(f)
-            index_cache = os.path.join(run_dir, "index-cache")
-            if rank0:
-                shutil.rmtree(index_cache, ignore_errors=True)
-                os.makedirs(index_cache)
-            dist.barrier()
+            index_cache = fresh_index_cache(run_dir, rank0=rank0, barrier=dist.barrier)
             if o.ptx_coef > 0:
                 data = build_pretrain_data(d.ptx_export_dir, manifest, mixture, private_dir=index_cache,
                                            split=d.ptx_split, seq_length=ptx_len, seed=r.seed,
@@ -201,7 +194,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
 
         start = state["iteration"]
         per_rank = cfg.samples_per_rank
-        log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=start) if rank0 else None
+        log = open_metrics(run_dir, resume_step=start, rank0=rank0)
         first_valid = None
         if valid is not None and start == 0:
             first_valid = valid_loss()  # the SFT model's pretraining loss: what PPO-ptx tries to keep
@@ -211,6 +204,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
         iterations_run = 0
         for it in range(start, o.iterations):
             started = time.perf_counter()
+            seed_step(r.seed, it, on_gpu=on_gpu)  # dropout's masks: a function of the step
             # ---- rollout: this rank's share of the global batch of iteration `it`
             indices = prompt_indices(len(prompts), it, o.rollout_batch_size, r.seed)
             mine = range(layout.dp_rank * per_rank, (layout.dp_rank + 1) * per_rank)
@@ -325,18 +319,19 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
                       "rollout_tokens_per_s": response_tokens / rollout_seconds}
             if o.ptx_coef > 0:
                 record["ptx_loss"] = totals["ptx_loss"] / max(totals["ptx_tokens"], 1.0)
-            last = it + 1 == o.iterations
-            if valid is not None and ((it + 1) % r.eval_interval == 0 or last):
+            if valid is not None and is_due(it + 1, r.eval_interval, o.iterations):
                 last_valid = valid_loss()
                 record["valid_loss"] = last_valid
             if rank0:
                 log.write(record)
             records.append(record)
-            if (it + 1) % r.save_interval == 0 or last:
+            if is_due(it + 1, r.save_interval, o.iterations):
                 barrier = dist.barrier
+                # one value checkpoint more than the policy's: until the policy's save lands, `latest` still
+                # names the previous pair, whose value half must survive this save's pruning
                 save_checkpoint(value_root, it + 1, value, value_opt,
                                 {"optimizer_steps": state["value_optimizer_steps"]}, rank=layout.rank,
-                                barrier=barrier, keep=r.keep_checkpoints)
+                                barrier=barrier, keep=r.keep_checkpoints + 1)
                 save_checkpoint(ckpt_root, it + 1, policy, policy_opt, dict(state), rank=layout.rank,
                                 barrier=barrier, keep=r.keep_checkpoints)
             iterations_run += 1
@@ -346,7 +341,7 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
             log.close()
         summary = _summary(run_dir, state, o.iterations, first_valid, last_valid, records)
         if rank0:
-            write_json_atomic(os.path.join(run_dir, SUMMARY), summary)
+            write_summary(run_dir, summary)
         return summary if rank0 else None
     finally:
         shutdown_parallel()
@@ -355,9 +350,10 @@ def run_ppo(cfg: PPOConfig, *, mixture: dict[str, float] | None, on_gpu: bool, l
 def _summary(run_dir, state, iterations, first_valid, last_valid, records) -> dict[str, Any]:
     """Counts and the first / last figures of the whole run (metrics.jsonl, not just this call's records)."""
     from training.loop.metrics import read_metrics
+    from training.loop.run_folder import METRICS
 
-    history = [x for x in read_metrics(os.path.join(run_dir, "metrics.jsonl")) if x.get("step", 0) > 0] or records
-    valid = [x["valid_loss"] for x in read_metrics(os.path.join(run_dir, "metrics.jsonl")) if "valid_loss" in x]
+    history = [x for x in read_metrics(os.path.join(run_dir, METRICS)) if x.get("step", 0) > 0] or records
+    valid = [x["valid_loss"] for x in read_metrics(os.path.join(run_dir, METRICS)) if "valid_loss" in x]
     out = {"iterations": state["iteration"], "target_iterations": iterations, "samples": state["samples"],
            "optimizer_steps": state["optimizer_steps"], "bad_steps": state["bad_steps"], "kl_beta": state["kl_beta"]}
     if history:
@@ -401,6 +397,7 @@ def prepare_ppo_run(cfg: PPOConfig) -> dict[str, float] | None:
     from training.eval.loaded import resolve_checkpoint
     from training.loop.config import config_to_dict
     from training.loop.launch import LaunchError, resolve_mixture
+    from training.loop.run_folder import refuse_other_run
     from training.tokenizer import load_tokenizer
 
     for what, path in (("data.prompts", cfg.data.prompts), ("policy.tokenizer", cfg.policy.tokenizer)):
@@ -431,13 +428,8 @@ def prepare_ppo_run(cfg: PPOConfig) -> dict[str, float] | None:
     run_dir = cfg.output.dir
     os.makedirs(run_dir, exist_ok=True)
     identity = ppo_identity(cfg)
+    refuse_other_run(run_dir, kind="ppo", identity=identity)
     resolved = os.path.join(run_dir, RESOLVED)
-    if os.path.exists(resolved):
-        with open(resolved, encoding="utf-8") as f:
-            before = (yaml.safe_load(f) or {}).get("identity")
-        if before != identity and os.path.exists(os.path.join(run_dir, "checkpoints", "latest")):
-            raise LaunchError(f"{run_dir} holds a PPO run with other settings (identity {before}, now {identity}): "
-                              f"resuming would mix two runs. Fix: another output.dir, or delete {run_dir}")
     weights = None
     if cfg.data.ptx_export_dir:
         manifest_path = os.path.join(cfg.data.ptx_export_dir, "manifest.json")

@@ -15,10 +15,9 @@ import hashlib
 import json
 from typing import Any, Literal
 
-import yaml
 
-from schemas.config import ConfigError, apply_overrides, config_from_dict, dataclass_schema, setting
-from training.loop.config import OutputConfig, ParallelConfig
+from schemas.config import config_from_dict, setting
+from training.loop.config import OutputConfig, ParallelConfig, config_json_schema, load_config_file
 
 INSTRUCTGPT_PTX_COEF = 27.8
 """gamma_ptx of InstructGPT's PPO-ptx models (Ouyang et al. 2022, appendix C.4)."""
@@ -156,12 +155,7 @@ def parse_ppo_config(data: Any, where: str = "config") -> PPOConfig:
 
 
 def load_ppo_config(path: str, overrides: list[str] = ()) -> PPOConfig:
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_ppo_config(apply_overrides(data or {}, overrides), where=path)
+    return load_config_file(PPOConfig, path, overrides)
 
 
 def ppo_identity(cfg: PPOConfig) -> str:
@@ -178,10 +172,7 @@ def ppo_identity(cfg: PPOConfig) -> str:
 
 
 def ppo_json_schema() -> dict[str, Any]:
-    schema = dataclass_schema(PPOConfig)
-    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "refinery/ppo_v1",
-                   "title": "refinery PPO config, version 1"})
-    return schema
+    return config_json_schema(PPOConfig, "ppo", "PPO")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,8 @@ import time
 from typing import Any
 
 from training.align.config import RMConfig
-from training.atomic_files import write_json_atomic
+from training.loop.run_folder import METRICS, write_summary
 from training.model.config import ModelConfig
-
-SUMMARY = "summary.json"
 
 
 def preference_loss(rewards, batch):
@@ -149,10 +147,11 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
     import torch.distributed as dist
 
     from training.align.data import collate_preferences, stream_indices
-    from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-    from training.loop.metrics import MetricsLog, read_metrics
+    from training.loop.checkpoint import save_checkpoint
+    from training.loop.metrics import read_metrics
     from training.loop.optim import build_optimizer, lr_at
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
+    from training.loop.run_folder import is_due, open_metrics, resume_from_latest
     from training.loop.step import count_step
     from training.model.config import padded_vocab_size
     from training.model.heads import ScalarHeadGPT, init_trunk_from_checkpoint
@@ -170,14 +169,9 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
                               seed=s.seed).to(layout.device)
         optimizer = build_optimizer(model, cfg.optimizer, on_gpu=on_gpu)
 
-        ckpt_root = os.path.join(run_dir, "checkpoints")
-        os.makedirs(ckpt_root, exist_ok=True)
         state = {"step": 0, "prompts": 0, "bad_steps": 0, "optimizer_steps": 0}
-        latest = latest_checkpoint(ckpt_root)
-        if latest:
-            meta = load_checkpoint(latest, model, optimizer)
-            state.update({k: meta[k] for k in state if k in meta})
-        else:
+        ckpt_root, resumed = resume_from_latest(run_dir, model, optimizer, state)
+        if not resumed:
             init_trunk_from_checkpoint(model, source_checkpoint, on_gpu=on_gpu)
 
         start = state["step"]
@@ -187,7 +181,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
             return rm_evaluate(model, data["valid"], micro_batch_size=s.micro_batch_size, pad_id=tok.pad_id,
                                bf16=bf16, device=layout.device)
 
-        log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=start) if rank0 else None
+        log = open_metrics(run_dir, resume_step=start, rank0=rank0)
         if start == 0:  # the untrained head: accuracy near chance
             v = held_out()
             if log:
@@ -196,6 +190,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
         steps_run = 0
         for step in range(start, s.train_steps):
             started = time.perf_counter()
+            seed_step(s.seed, step, on_gpu=on_gpu)  # dropout's masks: a function of the step
             first = step * s.global_batch_size + layout.dp_rank * per_rank
             idx = stream_indices(len(data["train"]), first, per_rank, seed=s.seed + 1)
             micro = [{k: v.to(layout.device) for k, v in collate_preferences(
@@ -216,14 +211,13 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
                       "bad_steps": state["bad_steps"]}
             if on_gpu:
                 record["max_memory_gib"] = torch.cuda.max_memory_allocated(layout.device) / 2**30
-            last = step + 1 == s.train_steps
-            if (step + 1) % s.eval_interval == 0 or last:
+            if is_due(step + 1, s.eval_interval, s.train_steps):
                 last_valid = held_out()
                 record.update(valid_loss=last_valid["loss"], valid_accuracy=last_valid["accuracy"],
                               valid_pairs=last_valid["pairs"])
             if rank0:
                 log.write(record)
-            if (step + 1) % s.save_interval == 0 or last:
+            if is_due(step + 1, s.save_interval, s.train_steps):
                 save_checkpoint(ckpt_root, step + 1, model, optimizer, state, rank=layout.rank,
                                 barrier=dist.barrier, keep=s.keep_checkpoints)
             steps_run += 1
@@ -233,7 +227,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
             log.close()
         summary = None
         if rank0:
-            history = [r for r in read_metrics(os.path.join(run_dir, "metrics.jsonl")) if "valid_accuracy" in r]
+            history = [r for r in read_metrics(os.path.join(run_dir, METRICS)) if "valid_accuracy" in r]
             first_eval = history[0] if history and history[0]["step"] == 0 else None
             final = history[-1] if history else {}
             summary = {"kind": "rm", "steps": state["step"], "train_steps": s.train_steps,
@@ -244,7 +238,7 @@ def run_rm(cfg: RMConfig, *, model_cfg: ModelConfig, source_checkpoint: str, on_
                        "valid_pairs": final.get("valid_pairs"),
                        "data": data["counts"], "padded_vocab_size": vocab,
                        "layout": {"tp": layout.tp_size, "pp": 1, "dp": layout.dp_size, "device": layout.device}}
-            write_json_atomic(os.path.join(run_dir, SUMMARY), summary)
+            write_summary(run_dir, summary)
         return summary
     finally:
         shutdown_parallel()

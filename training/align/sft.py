@@ -25,10 +25,9 @@ import time
 from typing import Any
 
 from training.align.config import SFTConfig
-from training.atomic_files import write_json_atomic
+from training.loop.run_folder import METRICS, write_summary
 from training.model.config import ModelConfig
 
-SUMMARY = "summary.json"
 SAMPLES = "samples.jsonl"
 DOMAIN = "sft"
 
@@ -68,10 +67,11 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
     import torch.distributed as dist
 
     from training.align.data import collate_sft, encode_prompt, stream_indices
-    from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    from training.loop.checkpoint import load_checkpoint, save_checkpoint
     from training.loop.metrics import MetricsLog, read_metrics
     from training.loop.optim import build_optimizer, lr_at
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
+    from training.loop.run_folder import is_due, open_metrics, resume_from_latest
     from training.loop.step import count_step, evaluate, train_step
     from training.model.config import padded_vocab_size
     from training.model.gpt import build_gpt
@@ -93,14 +93,9 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
                           post_process=layout.last_stage, on_gpu=on_gpu, use_te=False).to(layout.device)
         optimizer = build_optimizer(model, cfg.optimizer, on_gpu=on_gpu)
 
-        ckpt_root = os.path.join(run_dir, "checkpoints")
-        os.makedirs(ckpt_root, exist_ok=True)
         state = {"step": 0, "samples": 0, "bad_steps": 0, "optimizer_steps": 0}
-        latest = latest_checkpoint(ckpt_root)
-        if latest:
-            meta = load_checkpoint(latest, model, optimizer)
-            state.update({k: meta[k] for k in state if k in meta})
-        else:
+        ckpt_root, resumed = resume_from_latest(run_dir, model, optimizer, state)
+        if not resumed:
             load_checkpoint(source_checkpoint, model)  # weights only: SFT starts a fresh AdamW
 
         start = state["step"]
@@ -131,7 +126,7 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
                 sample_log.write({"step": step, "prompt": c[-2]["content"] if len(c) > 1 else "",
                                   "reference": c[-1]["content"], "completion": tok.tokenizer.decode(ids)})
 
-        log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=start) if rank0 else None
+        log = open_metrics(run_dir, resume_step=start, rank0=rank0)
         sample_log = MetricsLog(os.path.join(run_dir, SAMPLES), resume_step=start) if rank0 and sample_here else None
         if start == 0:  # the held-out loss of the source model: what SFT starts from
             record = {"step": 0, "valid_loss": held_out()}
@@ -143,6 +138,7 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
         steps_run = 0
         for step in range(start, s.train_steps):
             started = time.perf_counter()
+            seed_step(s.seed, step, on_gpu=on_gpu)  # dropout's masks: a function of the step
             first = step * s.global_batch_size + layout.dp_rank * per_rank
             idx = stream_indices(len(data["train"]), first, per_rank, seed=s.seed + 1)
             micro = [to_device(collate([data["train"][i] for i in idx[a:a + s.micro_batch_size]]))
@@ -161,14 +157,13 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
                       "seconds": seconds, "bad_steps": state["bad_steps"]}
             if on_gpu:
                 record["max_memory_gib"] = torch.cuda.max_memory_allocated(layout.device) / 2**30
-            last = step + 1 == s.train_steps
-            if (step + 1) % s.eval_interval == 0 or last:
+            if is_due(step + 1, s.eval_interval, s.train_steps):
                 last_valid = record["valid_loss"] = held_out()
                 if sample_log:
                     log_samples(step + 1)
             if rank0:
                 log.write(record)
-            if (step + 1) % s.save_interval == 0 or last:
+            if is_due(step + 1, s.save_interval, s.train_steps):
                 save_checkpoint(ckpt_root, step + 1, model, optimizer, state, rank=layout.rank,
                                 barrier=dist.barrier, keep=s.keep_checkpoints)
             steps_run += 1
@@ -179,7 +174,7 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
                 f.close()
         summary = None
         if rank0:
-            history = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
+            history = read_metrics(os.path.join(run_dir, METRICS))
             valid_losses = [(r["step"], r["valid_loss"]) for r in history if "valid_loss" in r]
             summary = {"kind": "sft", "steps": state["step"], "train_steps": s.train_steps,
                        "rows": state["samples"], "bad_steps": state["bad_steps"],
@@ -191,7 +186,7 @@ def run_sft(cfg: SFTConfig, *, model_cfg: ModelConfig, source_checkpoint: str, o
                        "samples_file": SAMPLES if sample_here else None,
                        "layout": {"tp": layout.tp_size, "pp": layout.pp_size, "dp": layout.dp_size,
                                   "device": layout.device}}
-            write_json_atomic(os.path.join(run_dir, SUMMARY), summary)
+            write_summary(run_dir, summary)
         return summary
     finally:
         shutdown_parallel()
@@ -241,5 +236,5 @@ def _samples_from_checkpoint(cfg: SFTConfig, summary: dict[str, Any]) -> dict[st
                    "completion": tok.tokenizer.decode(ids)})
     log.close()
     summary = {**summary, "samples_file": SAMPLES}
-    write_json_atomic(os.path.join(cfg.output.dir, SUMMARY), summary)
+    write_summary(cfg.output.dir, summary)
     return summary

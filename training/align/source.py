@@ -29,6 +29,7 @@ import yaml
 from training.atomic_files import write_text_atomic
 from training.loop.config import PretrainConfig, config_to_dict, parse_pretrain_config
 from training.loop.launch import RESOLVED, LaunchError
+from training.loop.run_folder import refuse_other_run
 from training.model.config import ModelConfig, padded_vocab_size
 
 
@@ -97,14 +98,7 @@ def prepare_run_folder(run_dir: str, *, kind: str, identity: str, config: dict[s
     """Refuse a run folder holding another run, write config.resolved.yaml; returns the padded vocabulary."""
     os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, RESOLVED)
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            before = yaml.safe_load(f) or {}
-        if (before.get("identity"), before.get("kind")) != (identity, kind) and \
-                os.path.exists(os.path.join(run_dir, "checkpoints", "latest")):
-            raise LaunchError(f"{run_dir} holds a {before.get('kind', 'pretrain')} run with other training settings "
-                              f"(identity {before.get('identity')}, now {identity}): resuming would mix two runs. "
-                              f"Fix: choose another output.dir, or delete {run_dir}")
+    refuse_other_run(run_dir, kind=kind, identity=identity)
     vocab = padded_vocab_size(source.vocab_size)
     doc = {"kind": kind, "identity": identity, kind: config, "model": config_to_dict(model),
            "padded_vocab_size": vocab, "tokenizer": tokenizer,

@@ -135,14 +135,28 @@ def parse_pretrain_config(data: Any, where: str = "config") -> PretrainConfig:
     return config_from_dict(PretrainConfig, data, where)
 
 
-def load_pretrain_config(path: str, overrides: list[str] = ()) -> PretrainConfig:
-    """Read a YAML training config, apply `--set key=value` overrides, validate everything."""
+def load_config_file(cls: type, path: str, overrides: list[str] = ()) -> Any:
+    """Read a YAML config of any training kind (`cls`: PretrainConfig, DoremiConfig, SFTConfig, RMConfig,
+    PPOConfig), apply `--set key=value` overrides, validate everything; errors name `path`."""
     with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_pretrain_config(apply_overrides(data or {}, overrides), where=path)
+    return config_from_dict(cls, apply_overrides(data or {}, overrides), path)
+
+
+def config_json_schema(cls: type, name: str, title: str) -> dict[str, Any]:
+    """The JSON Schema of config class `cls`, as `refinery/<name>_v1` titled `refinery <title> config, version 1`."""
+    schema = dataclass_schema(cls)
+    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"refinery/{name}_v1",
+                   "title": f"refinery {title} config, version 1"})
+    return schema
+
+
+def load_pretrain_config(path: str, overrides: list[str] = ()) -> PretrainConfig:
+    """Read a YAML training config, apply `--set key=value` overrides, validate everything."""
+    return load_config_file(PretrainConfig, path, overrides)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -169,10 +183,7 @@ def training_identity(cfg: PretrainConfig) -> str:
 
 
 def pretrain_json_schema() -> dict[str, Any]:
-    schema = dataclass_schema(PretrainConfig)
-    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "refinery/pretrain_v1",
-                   "title": "refinery pretraining config, version 1"})
-    return schema
+    return config_json_schema(PretrainConfig, "pretrain", "pretraining")
 
 
 if __name__ == "__main__":

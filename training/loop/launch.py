@@ -53,6 +53,7 @@ def resolve_mixture(name: str, manifest: dict[str, Any], manifest_path: str, *, 
 def prepare_run(cfg: PretrainConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Check the data and the run folder, write the resolved config and mixture; returns (weights, manifest)."""
     from schemas.mixture import write_mixture_weights
+    from training.loop.run_folder import refuse_other_run
 
     manifest_path = os.path.join(cfg.data.export_dir, "manifest.json")
     if not os.path.exists(manifest_path):
@@ -64,14 +65,8 @@ def prepare_run(cfg: PretrainConfig) -> tuple[dict[str, float], dict[str, Any]]:
     run_dir = cfg.output.dir
     os.makedirs(run_dir, exist_ok=True)
     identity = training_identity(cfg)
+    refuse_other_run(run_dir, kind="pretrain", identity=identity)
     resolved_path = os.path.join(run_dir, RESOLVED)
-    if os.path.exists(resolved_path):
-        with open(resolved_path, encoding="utf-8") as f:
-            before = (yaml.safe_load(f) or {}).get("identity")
-        if before != identity and os.path.exists(os.path.join(run_dir, "checkpoints", "latest")):
-            raise LaunchError(f"{run_dir} holds a run with other training settings (identity {before}, now "
-                              f"{identity}): resuming would mix two runs. Fix: choose another output.dir, or "
-                              f"delete {run_dir}")
     doc = {"identity": identity, "config": config_to_dict(cfg), "mixture_method": mixture.method}
     write_text_atomic(resolved_path, yaml.safe_dump(doc, sort_keys=False))
     write_mixture_weights(os.path.join(run_dir, MIXTURE), mixture)

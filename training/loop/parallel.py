@@ -76,6 +76,21 @@ def init_parallel(*, tensor: int, pipeline: int, seed: int, on_gpu: bool, local_
                   dp_rank=ps.get_data_parallel_rank(), dp_size=ps.get_data_parallel_world_size(), device=device)
 
 
+def seed_step(seed: int, step: int, *, on_gpu: bool) -> None:
+    """Reseed every random stream a training step draws from (dropout: torch's default generator, and on GPU
+    megatron-core's tensor- and expert-parallel trackers) from (seed, step) alone. The stream of step s is then
+    state of no one: a run resumed at step s draws the masks the uninterrupted run drew there, whatever ran
+    before it (model init, evaluations, sampling, a kill), and checkpoints need no RNG state, whose shape
+    would change with the layout. Every rank gets the same seed, as init_parallel does."""
+    import numpy as np
+    import torch
+    from megatron.core.tensor_parallel import model_parallel_cuda_manual_seed
+
+    step_seed = int(np.random.SeedSequence([seed, step]).generate_state(1)[0])  # uint32: megatron adds offsets
+    torch.manual_seed(step_seed)
+    model_parallel_cuda_manual_seed(step_seed, inference_rng_tracker=not on_gpu)
+
+
 def shutdown_parallel() -> None:
     from megatron.core import parallel_state as ps
 

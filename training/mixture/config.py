@@ -13,11 +13,10 @@ import dataclasses
 import json
 from typing import Any, Literal
 
-import yaml
 
-from schemas.config import ConfigError, apply_overrides, config_from_dict, dataclass_schema, setting
+from schemas.config import config_from_dict, setting
 from training.loop.config import (DataConfig, OptimizerConfig, OutputConfig, ParallelConfig, PretrainConfig,
-                                  ScheduleConfig)
+                                  ScheduleConfig, config_json_schema, load_config_file)
 from training.model.config import ModelConfig
 
 
@@ -70,19 +69,11 @@ def parse_doremi_config(data: Any, where: str = "config") -> DoremiConfig:
 
 
 def load_doremi_config(path: str, overrides: list[str] = ()) -> DoremiConfig:
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_doremi_config(apply_overrides(data or {}, overrides), where=path)
+    return load_config_file(DoremiConfig, path, overrides)
 
 
 def doremi_json_schema() -> dict[str, Any]:
-    schema = dataclass_schema(DoremiConfig)
-    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "refinery/doremi_v1",
-                   "title": "refinery DoReMi config, version 1"})
-    return schema
+    return config_json_schema(DoremiConfig, "doremi", "DoReMi")
 
 
 if __name__ == "__main__":

@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from typing import Any
 
-from training.atomic_files import write_json_atomic
 from training.loop.config import PretrainConfig
 from training.mixture.config import DoremiSettings
-
-SUMMARY = "summary.json"
 
 
 class DoremiObjective:
@@ -93,9 +89,10 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
 
     from training.data.blend import build_pretrain_data, collate
     from training.loop.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-    from training.loop.metrics import MetricsLog
     from training.loop.optim import build_optimizer, lr_at
-    from training.loop.parallel import init_parallel, shutdown_parallel
+    from training.loop.parallel import init_parallel, seed_step, shutdown_parallel
+    from training.loop.run_folder import (fresh_index_cache, is_due, open_metrics, read_summary, resume_from_latest,
+                                          write_summary)
     from training.loop.pipeline import forward_backward
     from training.loop.step import count_step, evaluate, train_step
     from training.mixture.doremi import log_uniform_loss
@@ -128,20 +125,11 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
         reference.eval()
         reference.requires_grad_(False)
 
-        ckpt_root = os.path.join(run_dir, "checkpoints")
-        os.makedirs(ckpt_root, exist_ok=True)
         state: dict[str, Any] = {"step": 0, "samples": 0, "bad_steps": 0, "optimizer_steps": 0, "doremi": None}
-        latest = latest_checkpoint(ckpt_root)
-        if latest:
-            meta = load_checkpoint(latest, model, optimizer)
-            state.update({k: meta[k] for k in state if k in meta})
+        ckpt_root, _ = resume_from_latest(run_dir, model, optimizer, state)
         start = state["step"]
         per_rank = s.global_batch_size // layout.dp_size
-        index_cache = os.path.join(run_dir, "index-cache")
-        if rank0:
-            shutil.rmtree(index_cache, ignore_errors=True)
-            os.makedirs(index_cache)
-        dist.barrier()
+        index_cache = fresh_index_cache(run_dir, rank0=rank0, barrier=dist.barrier)
         data = build_pretrain_data(cfg.data.export_dir, manifest, weights, private_dir=index_cache,
                                    split=cfg.data.split, seq_length=cfg.model.seq_length, seed=s.seed,
                                    train_samples=s.train_steps * s.global_batch_size,
@@ -157,10 +145,11 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
         def named(values):
             return {d: float(values[i]) for i, d in enumerate(data.domains)}
 
-        log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=start) if rank0 else None
+        log = open_metrics(run_dir, resume_step=start, rank0=rank0)
         last_valid: dict[str, float] = {}
         for step in range(start, s.train_steps):
             started = time.perf_counter()
+            seed_step(s.seed, step, on_gpu=on_gpu)  # dropout's masks: a function of the step
             first = step * s.global_batch_size + layout.dp_rank * per_rank
             micro = [to_device(collate([data.train[i] for i in range(a, a + s.micro_batch_size)]))
                      for a in range(first, first + per_rank, s.micro_batch_size)]
@@ -181,22 +170,21 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
                       "alpha": named(objective.alpha), "excess_loss": named(objective.excess),
                       "average_alpha": named(objective.average),
                       "reference_domain_loss": named(objective.last["reference_domain_loss"])}
-            last = step + 1 == s.train_steps
-            if (step + 1) % s.eval_interval == 0 or last:
+            if is_due(step + 1, s.eval_interval, s.train_steps):
                 last_valid = evaluate(model, data.valid, samples=cfg.data.valid_samples_per_domain,
                                       micro_batch_size=s.micro_batch_size, collate=collate, to_device=to_device,
                                       bf16=bf16, device=layout.device)
                 record["valid_loss"] = last_valid
             if rank0:
                 log.write(record)
-            if (step + 1) % s.save_interval == 0 or last:
+            if is_due(step + 1, s.save_interval, s.train_steps):
                 save_checkpoint(ckpt_root, step + 1, model, optimizer, state, rank=layout.rank,
                                 barrier=dist.barrier, keep=s.keep_checkpoints)
         if log:
             log.close()
-        if start == s.train_steps and os.path.exists(os.path.join(run_dir, SUMMARY)):
-            with open(os.path.join(run_dir, SUMMARY), encoding="utf-8") as f:  # a finished proxy, run again
-                return json.load(f) if rank0 else None
+        finished = read_summary(run_dir) if start == s.train_steps else None
+        if finished:  # a finished proxy, run again
+            return finished if rank0 else None
         summary = {"steps": state["step"], "train_steps": s.train_steps, "samples": state["samples"],
                    "tokens": state["samples"] * cfg.model.seq_length, "bad_steps": state["bad_steps"],
                    "domains": list(data.domains), "average_alpha": named(objective.average),
@@ -206,7 +194,7 @@ def run_proxy(cfg: PretrainConfig, settings: DoremiSettings, *, reference_dir: s
                                                                       "normalizer": settings.normalizer},
                    "reference_checkpoint": ref_ckpt, "valid_loss": last_valid}
         if rank0:
-            write_json_atomic(os.path.join(run_dir, SUMMARY), summary)
+            write_summary(run_dir, summary)
         return summary if rank0 else None
     finally:
         shutdown_parallel()

@@ -10,11 +10,10 @@ SFT_FIXTURE = os.path.join(FIXTURES, "sft.jsonl")
 PREFERENCE_FIXTURE = os.path.join(FIXTURES, "preferences.jsonl")
 
 
-@pytest.fixture(scope="session")
-def tiny_gpt_run(tiny_export, tmp_path_factory):
+def write_gpt_run(tiny_export, run: str, **model) -> str:
     """A pretraining run folder as `refinery train pretrain` writes it (config.resolved.yaml, mixture.json,
-    checkpoints/latest) holding a 2-layer, hidden-64 GPT at its seeded initial weights: SFT and the reward
-    model start from it. Untrained on purpose: the tests measure what SFT and the RM learn themselves."""
+    checkpoints/latest) holding a 2-layer, hidden-64 GPT (seq 64, `model` settings on top) at its seeded
+    initial weights."""
     pytest.importorskip("megatron.core")
     import torch
 
@@ -26,9 +25,9 @@ def tiny_gpt_run(tiny_export, tmp_path_factory):
     from training.model.gpt import build_gpt
 
     export_dir, tok, _, _ = tiny_export
-    run = str(tmp_path_factory.mktemp("gpt") / "run")
     cfg = parse_pretrain_config({"data": {"export_dir": export_dir, "split": "80,20,0"},
-                                 "model": {"seq_length": 64}, "parallel": {"device": "cpu"}, "output": {"dir": run}})
+                                 "model": {"seq_length": 64, **model}, "parallel": {"device": "cpu"},
+                                 "output": {"dir": run}})
     prepare_run(cfg)
     created = not torch.distributed.is_initialized()
     ensure_process_group("gloo")
@@ -43,6 +42,13 @@ def tiny_gpt_run(tiny_export, tmp_path_factory):
         if created:
             torch.distributed.destroy_process_group()
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt_run(tiny_export, tmp_path_factory):
+    """The GPT run folder SFT and the reward model start from (write_gpt_run). Untrained on purpose: the tests
+    measure what SFT and the RM learn themselves."""
+    return write_gpt_run(tiny_export, str(tmp_path_factory.mktemp("gpt") / "run"))
 
 
 @pytest.fixture

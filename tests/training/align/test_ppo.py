@@ -3,9 +3,10 @@
 The reward is a known function (the fraction of response tokens equal to " the"), so the tests need no
 trained reward model and know which way is up: PPO must raise it while the KL to the reference stays
 bounded; with the pretraining-loss term (PPO-ptx) the policy's pretraining validation loss must stay
-closer to the starting model's than without it; a run stopped at a checkpoint and resumed through the
-CLI (Ray Train, gloo) must give the same metrics as an uninterrupted run. Runs go in this process
-(one thread: the machine is shared) except the resumed half, which is the real launch path.
+closer to the starting model's than without it; a run SIGKILLed past a checkpoint and resumed through the
+CLI (Ray Train, gloo) must give the same metrics as an uninterrupted run, and so must one that dies between
+the value model's save and the policy's. Runs go in this process (one thread: the machine is shared)
+except the killed and resumed CLI runs, which are the real launch path.
 """
 
 import json
@@ -19,6 +20,7 @@ import pytest
 pytest.importorskip("megatron.core")
 pytest.importorskip("ray.train")
 
+from run_helpers import kill_when  # noqa: E402
 from training.loop.metrics import read_metrics  # noqa: E402
 
 from .conftest import PREFERENCE_FIXTURE  # noqa: E402
@@ -149,22 +151,63 @@ def test_ptx_keeps_the_pretraining_loss_closer_to_the_starting_model(plain, with
     assert not any("ptx_loss" in r for r in steps(plain[0]))
 
 
-def test_ppo_resumes_through_the_cli_with_the_same_metrics(plain, policy_run, tiny_export, tiny_tokenizer, tmp_path):
+TIMING = ("rollout_seconds", "seconds", "samples_per_s", "tokens_per_s", "rollout_tokens_per_s")
+
+
+def test_killed_ppo_resumes_through_the_cli_with_the_same_metrics(plain, policy_run, tiny_export, tiny_tokenizer,
+                                                                  tmp_path):
     straight, _ = plain
     out = tmp_path / "run"
-    run_in_process(ppo_config(policy_run, tiny_export, tiny_tokenizer, out, iterations=2, save_interval=2))
-    assert open(out / "checkpoints" / "latest").read().strip() == "step-00000002"
     config = tmp_path / "ppo.yaml"
-    config.write_text(json.dumps(ppo_config(policy_run, tiny_export, tiny_tokenizer, out, iterations=4, save_interval=2)))
+    d = ppo_config(policy_run, tiny_export, tiny_tokenizer, out, iterations=4, save_interval=2)
+    config.write_text(json.dumps(d))  # JSON is YAML
     env = {**os.environ, "PYTHONPATH": REPO}
-    done = subprocess.run([sys.executable, "-m", "jobs.cli", "train", "ppo", str(config), "--no-progress"],
-                          cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
+    cmd = [sys.executable, "-m", "jobs.cli", "train", "ppo", str(config), "--no-progress"]
+    # SIGKILLed once iteration 3 is logged: one past the step-2 checkpoint, which the rerun cuts the metrics back to
+    assert kill_when(cmd, cwd=REPO, env=env, timeout=600, ready=lambda: len(steps(out)) >= 3) == -9
+    assert open(out / "checkpoints" / "latest").read().strip() == "step-00000002" and len(steps(out)) < 4
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "PPO 4/4 iterations" in done.stdout
     got, want = steps(out), steps(straight)[:4]
     assert [r["step"] for r in got] == [1, 2, 3, 4]
     for key in ("reward", "kl", "policy_loss", "value_loss", "entropy", "clip_frac"):
         assert np.allclose([r[key] for r in got], [r[key] for r in want], atol=1e-5), key
+
+
+def test_a_crash_between_the_value_and_the_policy_save_resumes(plain, policy_run, tiny_export, tiny_tokenizer, tmp_path,
+                                                               monkeypatch):
+    """The value model is saved first, then the policy and its `latest`: a run that dies between the two saves
+    resumes from the previous complete pair, even when it keeps one checkpoint, and goes on as if never stopped
+    (bit for bit: both runs in this process, on one thread)."""
+    import training.loop.checkpoint as checkpoint
+
+    class Crash(Exception):
+        pass
+
+    save = checkpoint.save_checkpoint
+
+    def dies_before_the_policy_save_of_step_2(root, step, *args, **kwargs):
+        if step == 2 and os.path.basename(root) == "checkpoints":
+            raise Crash
+        return save(root, step, *args, **kwargs)
+
+    straight, _ = plain
+    out = tmp_path / "run"
+    d = ppo_config(policy_run, tiny_export, tiny_tokenizer, out, iterations=3, save_interval=1)
+    d["run"]["keep_checkpoints"] = 1
+    monkeypatch.setattr(checkpoint, "save_checkpoint", dies_before_the_policy_save_of_step_2)
+    with pytest.raises(Crash):
+        run_in_process(d)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+    assert open(out / "checkpoints" / "latest").read().strip() == "step-00000001"
+    assert os.path.exists(out / "checkpoints" / "value" / "step-00000002")  # the value half of the unfinished save
+    run_in_process(d)
+    got, want = steps(out), steps(straight)[:3]
+    assert [r["step"] for r in got] == [1, 2, 3]
+    for a, b in zip(got, want):
+        assert {k: v for k, v in a.items() if k not in TIMING + ("valid_loss",)} == \
+            {k: v for k, v in b.items() if k not in TIMING + ("valid_loss",)}
 
 
 def test_two_data_parallel_ranks_take_the_steps_of_one(policy_run, tiny_export, tiny_tokenizer, tmp_path):
