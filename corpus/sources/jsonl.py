@@ -1,20 +1,27 @@
 """C4-layout JSON lines (.json, .jsonl, optionally .gz/.bz2/.xz): one object per line with `text`,
 `url` and `timestamp`, as in allenai/c4 and most corpus dumps.
 
-Every line becomes a document or a rejected row: invalid UTF-8, invalid JSON, a missing or empty
-text field, a line over `max_line_bytes`, a damaged compressed stream (the rest of the file is
-unreadable: one reject row says where it broke) and an empty file each have their own reason.
+Every line becomes a document or a rejected row: invalid UTF-8, invalid JSON, a string with a lone
+UTF-16 surrogate escape (`\\ud800`: valid JSON, but no UTF-8 form), a missing or empty text field, a
+line over `max_line_bytes`, a damaged compressed stream (the rest of the file is unreadable: one reject
+row says where it broke) and an empty file each have their own reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Iterator
 
 from corpus.config import setting
 from corpus.sources.base import DocumentBuffer, ReadBatch, Shard, SourceSpec
 from corpus.sources.open_input import CORRUPT_STREAM_ERRORS, iter_lines, open_binary, stream_error_reason
+
+
+# "\ud800".."\udfff": JSON may escape a UTF-16 surrogate; a pair decodes to one character, a lone one
+# to a string that has no UTF-8 form and could not be written.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -67,6 +74,12 @@ def _add_line(buf: DocumentBuffer, number: int, raw: bytes, whole: bool, cfg: Js
         return
     url = obj.get(cfg.url_field)
     meta = {k: obj[k] for k in cfg.meta_fields if k in obj}
+    if _SURROGATE_ESCAPE.search(line):
+        try:
+            json.dumps([text, url, meta], ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            buf.reject(offset, "lone_surrogate", line, meta={"error": str(exc)})
+            return
     buf.add(offset, text, url=url if isinstance(url, str) else None, meta=meta or None)
 
 

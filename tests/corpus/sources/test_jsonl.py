@@ -78,3 +78,14 @@ def test_decompression_bomb_is_stopped_with_a_reason(tmp_path):
     assert rejects[-1][1] == "decompression_limit"
     assert "expanded past" in rejects[-1][0]["text"]
     assert len(docs) < 60_000
+
+
+def test_a_lone_surrogate_escape_is_rejected_and_a_pair_is_kept(tmp_path):
+    # Valid JSON both: a surrogate pair decodes to one character (U+1F600), a lone one has no UTF-8 form.
+    p = tmp_path / "surrogates.jsonl"
+    p.write_text('{"text": "smile \\ud83d\\ude00"}\n{"text": "broken \\ud800 here"}\n'
+                 '{"text": "ok", "url": "http://x/\\udfff"}\n{"text": "after"}\n')
+    docs, rejects = read_all(p)
+    assert [d["text"] for d in docs] == ["smile \U0001F600", "after"]
+    assert [r for _, r in rejects] == ["lone_surrogate", "lone_surrogate"]
+    assert "surrogate" in json.loads(rejects[0][0]["meta"])["error"]
