@@ -4,6 +4,7 @@ which need a cluster of their own); the process exit does."""
 
 import os
 import shutil
+import signal
 import sys
 
 import pytest
@@ -12,6 +13,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for run_helper
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CORPUS = os.path.join(REPO, "jobs", "demo_corpus")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_reaches_the_tests():
+    """A shell's background job (`make test &`) and some CI runners start with SIGINT ignored, which
+    Python and every child inherit: the Ctrl-C tests would see nothing. They need Python's default."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 @pytest.fixture
