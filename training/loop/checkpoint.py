@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from typing import Any
 
@@ -51,8 +52,11 @@ def latest_checkpoint(root: str) -> str | None:
         name = f.read().strip()
     path = os.path.join(root, name)
     if not os.path.exists(os.path.join(path, "meta.json")):
+        replaced = sorted(d for d in os.listdir(root) if d.startswith(f"{name}.old-"))
+        hint = (f" A save of that step was killed while replacing it: {replaced[-1]} is the copy it replaced; "
+                f"rename it to {name} to resume from it." if replaced and not os.path.exists(path) else "")
         raise FileNotFoundError(f"{marker} names {name}, which has no meta.json: the checkpoint folder was "
-                                f"removed or damaged. Fix: point {marker} at an intact step-* folder.")
+                                f"removed or damaged. Fix: point {marker} at an intact step-* folder.{hint}")
     return path
 
 
@@ -217,9 +221,17 @@ def _by_param(model_sd) -> dict[int, tuple[str, Any]]:
     return {id(v.data): (name, v) for name, v in model_sd.items() if hasattr(v, "key") and hasattr(v, "data")}
 
 
+_STEP_DIR = re.compile(r"step-\d{8}")
+
+
 def _prune(root: str, keep: int) -> None:
-    steps = sorted(d for d in os.listdir(root) if d.startswith("step-") and not d.endswith(".tmp"))
-    for old in steps[:-keep]:
+    """Keep the `keep` newest step folders. Only exact step names count: a save killed between the two
+    renames of publish_dir leaves `step-N.old-*`, the copy it was replacing, which must not push a real
+    checkpoint out of the window (it sorts after step-N), and is removed only once step-N is in place."""
+    names = os.listdir(root)
+    steps = sorted(d for d in names if _STEP_DIR.fullmatch(d))
+    stale = [d for d in names if ".old-" in d and d.split(".old-")[0] in steps]
+    for old in steps[:-keep] + stale:
         shutil.rmtree(os.path.join(root, old), ignore_errors=True)
 
 
